@@ -1,0 +1,84 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["id"]
+    list_display = ["id", "email", "first_name", "last_name", "nick", "disabled", "is_staff", "last_activity"]
+    list_filter = ["disabled", "is_staff", "is_superuser", "is_active"]
+    search_fields = ["email", "first_name", "last_name", "nick"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["first_name", "last_name", "nick", "status", "avatar_url", "disabled"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Activity", {"fields": ["last_login", "date_joined", "last_activity", "last_ping"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+
+class OrganizationMembershipInline(admin.TabularInline):
+    model = OrganizationMembership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "parameterized_name", "user_limit", "active", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "parameterized_name"]
+    inlines = [OrganizationMembershipInline]
+
+
+@admin.register(OrganizationMembership)
+class OrganizationMembershipAdmin(admin.ModelAdmin):
+    list_display = ["id", "organization", "user", "admin", "created_at"]
+    list_filter = ["admin"]
+    search_fields = ["organization__name", "user__email"]
+    raw_id_fields = ["user", "organization"]
+
+
+class StageInline(admin.TabularInline):
+    model = Stage
+    extra = 0
+
+
+class FieldInline(admin.TabularInline):
+    model = Field
+    extra = 0
+
+
+@admin.register(Flow)
+class FlowAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "organization", "access_mode", "module", "disabled", "created_at"]
+    list_filter = ["access_mode", "disabled", "module"]
+    search_fields = ["id", "name", "parameterized_name", "organization__name"]
+    list_select_related = ["organization"]
+    readonly_fields = ["id", "created_at"]
+    exclude = ["signing_secret"]
+    inlines = [StageInline, FieldInline]
+
+
+@admin.register(FlowMembership)
+class FlowMembershipAdmin(admin.ModelAdmin):
+    list_display = ["id", "flow", "user", "disabled", "open", "can_edit", "created_at"]
+    list_filter = ["disabled", "can_edit"]
+    search_fields = ["flow__name", "user__email"]
+    raw_id_fields = ["user", "flow"]
+
+
+@admin.register(Stage)
+class StageAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "flow", "position", "end_stage", "outcome"]
+    list_filter = ["end_stage", "outcome"]
+    search_fields = ["name", "flow__name"]
+
+
+@admin.register(Field)
+class FieldAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "type", "flow", "required", "unique", "position"]
+    list_filter = ["type", "required", "unique"]
+    search_fields = ["name", "flow__name"]

@@ -1,0 +1,185 @@
+"""Reads for people, organizations and flows, scoped to what the caller may see.
+
+Anything outside that scope is "not found", so nobody learns that it exists.
+"""
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+
+from flows.models import Flow, FlowMembership, Organization, OrganizationMembership, User
+
+
+def organization_list(*, user: User) -> QuerySet[Organization]:
+    return (
+        Organization.objects.filter(memberships__user=user)
+        .annotate(user_count=Count("memberships", distinct=True))
+        .order_by("name", "id")
+    )
+
+
+def organization_get(*, user: User, slug: str) -> Organization:
+    organization = organization_list(user=user).filter(parameterized_name=slug).first()
+    if organization is None:
+        raise Http404
+    return organization
+
+
+def organization_get_by_id(*, user: User, organization_id) -> Organization:
+    try:
+        organization_id = int(organization_id)
+    except (TypeError, ValueError):
+        raise Http404
+    organization = organization_list(user=user).filter(pk=organization_id).first()
+    if organization is None:
+        raise Http404
+    return organization
+
+
+def organization_is_admin(*, user: User, organization: Organization) -> bool:
+    return OrganizationMembership.objects.filter(organization=organization, user=user, admin=True).exists()
+
+
+def organization_members(*, organization: Organization) -> QuerySet[OrganizationMembership]:
+    return organization.memberships.select_related("user").order_by("id")
+
+
+def flow_queryset() -> QuerySet[Flow]:
+    return Flow.objects.select_related("organization").annotate(
+        organization_user_count=Count("organization__memberships", distinct=True)
+    )
+
+
+def flow_annotate_for(qs: QuerySet[Flow], *, user: User) -> QuerySet[Flow]:
+    membership = FlowMembership.objects.filter(flow=OuterRef("pk"), user=user, disabled=False)
+    return qs.annotate(
+        joined=Exists(membership),
+        is_open=Exists(membership.filter(open=True)),
+    )
+
+
+def _visible_ids(user: User) -> QuerySet:
+    admin_orgs = OrganizationMembership.objects.filter(user=user, admin=True).values("organization_id")
+    member_orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
+    member_flows = FlowMembership.objects.filter(user=user, disabled=False).values("flow_id")
+    blocked_flows = FlowMembership.objects.filter(user=user, disabled=True).values("flow_id")
+    return Flow.objects.filter(
+        Q(organization_id__in=admin_orgs)
+        | (
+            Q(disabled=False)
+            & ~Q(pk__in=blocked_flows)
+            & (
+                Q(pk__in=member_flows)
+                | Q(
+                    organization_id__in=member_orgs,
+                    access_mode__in=[Flow.AccessMode.ORGANIZATION, Flow.AccessMode.LINK],
+                )
+            )
+        )
+    ).values("pk")
+
+
+def flow_list_joined(*, user: User) -> QuerySet[Flow]:
+    """GET /flows: flows the person is a member of (joined), not disabled."""
+    qs = flow_queryset().filter(
+        disabled=False,
+        pk__in=FlowMembership.objects.filter(user=user, disabled=False).values("flow_id"),
+    )
+    return flow_annotate_for(qs, user=user).order_by("organization__name", "name", "id")
+
+
+def flow_list_all(*, user: User) -> QuerySet[Flow]:
+    """GET /flows/all: joined flows plus organization flows the person may join."""
+    member_orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
+    blocked = FlowMembership.objects.filter(user=user, disabled=True).values("flow_id")
+    qs = (
+        flow_queryset()
+        .filter(
+            Q(pk__in=FlowMembership.objects.filter(user=user, disabled=False).values("flow_id"))
+            | Q(organization_id__in=member_orgs, access_mode=Flow.AccessMode.ORGANIZATION),
+            disabled=False,
+        )
+        .exclude(pk__in=blocked)
+    )
+    return flow_annotate_for(qs, user=user).order_by("organization__name", "name", "id")
+
+
+def flow_visible(*, user: User) -> QuerySet[Flow]:
+    return flow_annotate_for(flow_queryset().filter(pk__in=_visible_ids(user)), user=user)
+
+
+def flow_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
+    flow = (
+        flow_visible(user=user).filter(organization__parameterized_name=org_slug, parameterized_name=flow_slug).first()
+    )
+    if flow is None:
+        raise Http404
+    return flow
+
+
+def flow_get_by_id(*, user: User, flow_id: str) -> Flow:
+    flow = flow_visible(user=user).filter(pk=str(flow_id or "")).first()
+    if flow is None:
+        raise Http404
+    return flow
+
+
+def flow_members(*, flow: Flow) -> QuerySet[FlowMembership]:
+    return flow.memberships.select_related("user").order_by("id")
+
+
+def flow_membership(*, flow: Flow, user: User) -> FlowMembership | None:
+    return FlowMembership.objects.filter(flow=flow, user=user).first()
+
+
+def flow_is_member(*, flow: Flow, user: User) -> bool:
+    return FlowMembership.objects.filter(flow=flow, user=user, disabled=False).exists()
+
+
+def flow_can_edit(*, flow: Flow, user: User) -> bool:
+    """Designing a flow: organization admins and the members they allow."""
+    if organization_is_admin(user=user, organization=flow.organization):
+        return True
+    return FlowMembership.objects.filter(flow=flow, user=user, disabled=False, can_edit=True).exists()
+
+
+def flow_member_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
+    """A flow the caller has joined (or administers): what working in a flow needs."""
+    flow = flow_get(user=user, org_slug=org_slug, flow_slug=flow_slug)
+    if not flow.joined and not organization_is_admin(user=user, organization=flow.organization):
+        raise Http404
+    return flow
+
+
+def user_list(*, user: User) -> QuerySet[User]:
+    """Admins see everyone in the organizations they administer; everyone sees the people
+    they share a flow with, and themselves."""
+    admin_orgs = OrganizationMembership.objects.filter(user=user, admin=True).values("organization_id")
+    my_flows = FlowMembership.objects.filter(user=user, disabled=False).values("flow_id")
+    return (
+        User.objects.filter(
+            Q(pk=user.pk)
+            | Q(organization_memberships__organization_id__in=admin_orgs)
+            | Q(flow_memberships__flow_id__in=my_flows)
+        )
+        .distinct()
+        .order_by("id")
+    )
+
+
+def user_get(*, user: User, user_id) -> User:
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise Http404
+    found = user_list(user=user).filter(pk=user_id).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def flow_by_join_token(*, token: str) -> Flow | None:
+    return (
+        Flow.objects.select_related("organization")
+        .filter(join_token=token, disabled=False, access_mode__in=[Flow.AccessMode.LINK, Flow.AccessMode.ORGANIZATION])
+        .first()
+    )

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_patterns = [
+    path("", include("flows.urls_api")),
+    path("", include("tasks.urls_api")),
+    path("", include("actions.urls_api")),
+    path("", include("workflows.urls_api")),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include((api_patterns, "api"))),
+    path("", include("tasks.urls")),
+    path("", include("actions.urls")),
+    path("", include("workflows.urls")),
+    path("", include("flows.urls")),
+]
+
+if settings.DEMO_MODE:
+    urlpatterns.append(path("demo/", include("flowsite.demo_urls")))
