@@ -157,7 +157,9 @@ def test_only_admins_change_access_mode_and_disabled(world, api):
     bad = api(world.admin).put("/api/flows/acme/sales", {"access_mode": "everyone"}, format="json")
     assert bad.status_code == 400 and "access_mode" in bad.json()["errors"]
     response = api(world.admin).put(
-        "/api/flows/acme/sales", {"name": "My new flow", "disabled": False, "access_mode": "organization"}, format="json"
+        "/api/flows/acme/sales",
+        {"name": "My new flow", "disabled": False, "access_mode": "organization"},
+        format="json",
     )
     assert response.status_code == 200
     data = response.json()

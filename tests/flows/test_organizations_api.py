@@ -19,7 +19,9 @@ def test_create_makes_the_creator_admin(world, api):
     body = response.json()
     assert body["name"] == "New Co" and body["parameterized_name"] == "new-co"
     assert body["user_limit"] == 0 and body["active"] is True and body["user_count"] == 1
-    assert body["users"] == [{"id": world.member.pk, "name": "Mel Member", "email": "member@example.com", "admin": True}]
+    assert body["users"] == [
+        {"id": world.member.pk, "name": "Mel Member", "email": "member@example.com", "admin": True}
+    ]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,9 @@ def test_invisible_user_is_404(world, api):
 
 def test_update_only_yourself(world, api):
     me = api(world.flow_member)
-    response = me.put(f"/api/users/{world.flow_member.pk}", {"nick": "flowy", "email": "new@example.com"}, format="json")
+    response = me.put(
+        f"/api/users/{world.flow_member.pk}", {"nick": "flowy", "email": "new@example.com"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["nick"] == "flowy" and response.json()["email"] == "new@example.com"
     assert me.put(f"/api/users/{world.admin.pk}", {"nick": "hacked"}, format="json").status_code == 403
