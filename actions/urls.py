@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from actions import views
+
+urlpatterns = [
+    path(
+        "flows/<slug:org>/<slug:flow>/tasks/<int:task_id>/actions/<int:action_id>/perform",
+        views.action_perform,
+        name="action_perform",
+    ),
+    path("flows/<slug:org>/<slug:flow>/runs/<int:run_id>", views.run_status, name="run_status"),
+]

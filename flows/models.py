@@ -1,3 +1,4 @@
+import base64
 import secrets
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -104,7 +105,8 @@ def new_join_token() -> str:
 
 
 def new_signing_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    # Standard Webhooks format: "whsec_" + base64 of the key bytes.
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class Flow(models.Model):

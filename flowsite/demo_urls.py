@@ -17,7 +17,17 @@ def echo(request):
     task = payload.get("task") if isinstance(payload, dict) else None
     if not isinstance(task, dict):
         return JsonResponse({"error": "expected a task"}, status=400)
-    return JsonResponse({"task": {"Notes": f"Echoed by the demo receiver for action {payload.get('action')!r}."}})
+    # Push the close date back a month and leave a note, so the change is easy to see.
+    close = task.get("Expected Close Date")
+    answer = {"Notes": f'The demo receiver handled "{payload.get("action")}" for {task.get("Company Name")}.'}
+    if isinstance(close, str) and len(close) == 10:
+        from datetime import date, timedelta
+
+        try:
+            answer["Expected Close Date"] = (date.fromisoformat(close) + timedelta(days=31)).isoformat()
+        except ValueError:
+            pass
+    return JsonResponse({"task": answer})
 
 
 urlpatterns = [path("echo", echo, name="demo_echo")]

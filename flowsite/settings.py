@@ -102,7 +102,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory, so a worker process started by a test sees the same data.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # One file per test process, so runs side by side never share (and break) a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "flows.User"
@@ -160,7 +161,7 @@ OUTBOUND_MAX_RESPONSE_BYTES = int(os.environ.get("OUTBOUND_MAX_RESPONSE_BYTES", 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {
     "name": "flowsite",
-    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    "workers": int(os.environ.get("Q_WORKERS", "4")),
     # A job runs at most `timeout` seconds; `retry` must be longer so a slow job
     # is not handed to a second worker while the first still runs it.
     "timeout": 120,
@@ -203,3 +204,10 @@ if not DEBUG:
     CSRF_COOKIE_HTTPONLY = False
     X_FRAME_OPTIONS = "DENY"
 WHITENOISE_USE_FINDERS = True
+
+# The run engine. A run's lease must outlast its slowest step (the outbound total timeout).
+RUN_LEASE_SECONDS = float(os.environ.get("RUN_LEASE_SECONDS", "90"))
+RUN_RERING_SECONDS = float(os.environ.get("RUN_RERING_SECONDS", "30"))
+RUN_PENDING_GRACE_SECONDS = float(os.environ.get("RUN_PENDING_GRACE_SECONDS", "5"))
+SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "0.5"))
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

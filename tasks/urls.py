@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from tasks import views
+
+urlpatterns = [
+    path("flows/<slug:org>/<slug:flow>/tasks/<int:task_id>", views.task_detail, name="task_detail"),
+]

@@ -44,3 +44,30 @@ def add_flow_member(flow: Flow, user: User, **kwargs) -> FlowMembership:
 
 def token_for(user: User) -> str:
     return Token.objects.get_or_create(user=user)[0].key
+
+
+# --- schema and tasks (issue 3) ---
+
+
+class StageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "flows.Stage"
+
+    name = factory.Sequence(lambda n: f"Stage {n}")
+    position = factory.Sequence(lambda n: 100 + n)
+
+
+class FieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "flows.Field"
+
+    name = factory.Sequence(lambda n: f"Field {n}")
+    type = "text"
+    position = factory.Sequence(lambda n: n)
+
+
+def make_task(flow: Flow, actor: User, data: dict | None = None, **kwargs):
+    """A task created through the service, so keys, numbers and events are as the API makes them."""
+    from tasks.services import task_create
+
+    return task_create(flow=flow, actor=actor, data=data or {}, **kwargs)

@@ -1,0 +1,91 @@
+"""Actions API and the Flowdash-style execution API, under the flow."""
+
+from django.http import Http404
+from rest_framework import status
+from rest_framework.response import Response
+
+from actions import selectors, services
+from actions.serializers import action_json, run_json
+from flows.models import User
+from flows.selectors import flow_member_get
+from flowsite.api import ApiView, require_object
+
+
+class ActionListApi(ApiView):
+    def get(self, request, org, flow):
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        return Response([action_json(a) for a in selectors.action_list(flow=found)])
+
+    def post(self, request, org, flow):
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        action = services.action_create(flow=found, actor=request.user, data=request.data)
+        return Response(action_json(selectors.action_get(flow=found, action_id=action.pk)), status=201)
+
+
+class ActionDetailApi(ApiView):
+    def get(self, request, org, flow, action_id):
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        return Response(action_json(selectors.action_get(flow=found, action_id=action_id)))
+
+    def put(self, request, org, flow, action_id):
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        action = selectors.action_get(flow=found, action_id=action_id)
+        services.action_update(action=action, actor=request.user, data=request.data)
+        return Response(action_json(selectors.action_get(flow=found, action_id=action_id)))
+
+    def delete(self, request, org, flow, action_id):
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        services.action_delete(action=selectors.action_get(flow=found, action_id=action_id), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TaskActionsApi(ApiView):
+    """GET /tasks/:key/actions: the actions available to the task now."""
+
+    def get(self, request, org, flow, key):
+        from tasks.selectors import task_get_by_key
+
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        task = task_get_by_key(flow=found, key=key)
+        return Response([{"id": a.pk, "name": a.name} for a in selectors.actions_available(flow=found, task=task)])
+
+
+def _fail(errors: list[str], code: int = 422) -> Response:
+    return Response({"status": "Fail", "errors": errors}, status=code)
+
+
+class ExecutionListApi(ApiView):
+    def post(self, request, org, flow):
+        from tasks.selectors import task_get_by_key
+
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        data = require_object(request.data)
+        errors = [f"{name} is required" for name in ("task_id", "action_id") if data.get(name) in (None, "")]
+        if errors:
+            return _fail(errors)
+        try:
+            task = task_get_by_key(flow=found, key=str(data["task_id"]))
+        except Http404:
+            return _fail([f"No task {data['task_id']} in this flow."], 404)
+        try:
+            action = selectors.action_get(flow=found, action_id=data["action_id"])
+        except Http404:
+            return _fail([f"No action {data['action_id']} in this flow."], 404)
+        performed_by = None
+        if data.get("performed_by") not in (None, ""):
+            if not isinstance(data["performed_by"], str):
+                return _fail(["performed_by must be an email."])
+            performed_by = User.objects.filter(email__iexact=data["performed_by"].strip()).first()
+            if performed_by is None:
+                return _fail([f"No user {data['performed_by']}."])
+        try:
+            run = services.action_perform(action=action, task=task, actor=request.user, performed_by=performed_by)
+        except services.ActionUnavailable as exc:
+            return _fail(exc.errors)
+        return Response({"id": run.pk, "status": "Pending"}, status=status.HTTP_201_CREATED)
+
+
+class ExecutionDetailApi(ApiView):
+    def get(self, request, org, flow, run_id):
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        return Response(run_json(selectors.run_get(flow=found, run_id=run_id)))

@@ -1,0 +1,461 @@
+"""The one run engine for actions and workflows.
+
+A run is a row; its steps are rows. The queue only rings the doorbell ("look at run N").
+A worker claims a run with a lease, executes its consecutive steps in one go (recording
+each as it finishes), and releases it when the run ends or parks in a wait. The sweeper
+re-queues runs whose lease expired (their worker died) and runs whose wait is due.
+Every outbound call carries an idempotency id stable per run and step, so a step repeated
+after a crash can be recognized by its receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from actions.models import Run, StepRun
+from actions.steps.base import StepContext, StepFailed, StepResult, StepRetry, get_step_type
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_seconds() -> float:
+    return float(getattr(settings, "RUN_LEASE_SECONDS", 90))
+
+
+# ---------------------------------------------------------------- starting and waking
+
+
+def run_enqueue(run_id: int) -> None:
+    """Ring the doorbell. Called after commit; losing it is harmless (the sweeper rings again)."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("actions.jobs.run_wake", run_id, task_name=f"run-{run_id}", save=False)
+    except Exception:  # the broker may be down; the run is safe in the database
+        logger.warning("could not enqueue run %s; the sweeper will pick it up", run_id, exc_info=True)
+
+
+def run_create(
+    *,
+    kind: str,
+    flow,
+    task,
+    name: str,
+    program: list[dict],
+    version: int = 1,
+    action=None,
+    workflow=None,
+    performed_by=None,
+    context: dict | None = None,
+    depth: int = 0,
+    wake_at=None,
+) -> Run:
+    run = Run.objects.create(
+        kind=kind,
+        flow=flow,
+        task=task,
+        task_ref=task.pk if task is not None else 0,
+        name=name,
+        program=program,
+        version=version,
+        action=action,
+        workflow=workflow,
+        performed_by=performed_by,
+        context=context or {},
+        depth=depth,
+        cursor=[0],
+        status=Run.Status.WAITING if wake_at else Run.Status.PENDING,
+        wake_at=wake_at,
+    )
+    if not wake_at:
+        transaction.on_commit(lambda: run_enqueue(run.pk))
+    return run
+
+
+# ---------------------------------------------------------------- program navigation
+
+
+def step_at(program: list[dict], cursor: list) -> dict | None:
+    """The step the cursor points at, or None when it is past the end of its list."""
+    steps = program
+    step = None
+    for i, part in enumerate(cursor):
+        if isinstance(part, int):
+            if part >= len(steps):
+                return None
+            step = steps[part]
+        else:
+            steps = (step or {}).get("config", {}).get(part) or []
+            if i == len(cursor) - 1:
+                return None
+    return step
+
+
+def cursor_advance(program: list[dict], cursor: list) -> list:
+    """The cursor of the step after this one, climbing out of finished branches."""
+    cursor = list(cursor)
+    while True:
+        cursor[-1] += 1
+        if step_at(program, cursor) is not None or len(cursor) == 1:
+            return cursor
+        cursor = cursor[:-2]
+
+
+def cursor_path(cursor: list) -> str:
+    return ".".join(str(part) for part in cursor)
+
+
+# ---------------------------------------------------------------- claiming
+
+
+def run_claim(run_id: int, owner: str) -> Run | None:
+    """Take the lease on a run if it is due and nobody holds it, and no other run on the
+    same task is running (runs on one task are serialized, so merges never overwrite)."""
+    from tasks.models import Task
+
+    now = timezone.now()
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.is_finished:
+            return None
+        if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
+            return None
+        if run.status == Run.Status.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
+            return None
+        if run.task_id:
+            # The task row lock makes the "is another run busy on this task" check race-free.
+            list(Task.objects.select_for_update().filter(pk=run.task_id).values_list("pk", flat=True))
+            busy = (
+                Run.objects.filter(task_id=run.task_id, status=Run.Status.RUNNING, lease_expires_at__gt=now)
+                .exclude(pk=run.pk)
+                .exists()
+            )
+            if busy:
+                return None
+            earlier = (
+                Run.objects.filter(task_id=run.task_id, status=Run.Status.PENDING, pk__lt=run.pk)
+                .exclude(pk=run.pk)
+                .exists()
+            )
+            if earlier and run.status == Run.Status.PENDING:
+                # First come, first served on one task: the earlier run goes first.
+                return None
+        run.status = Run.Status.RUNNING
+        run.lease_owner = owner
+        run.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        run.started_at = run.started_at or now
+        run.save(update_fields=["status", "lease_owner", "lease_expires_at", "started_at"])
+    return run
+
+
+def _still_ours(run: Run, owner: str) -> Run | None:
+    fresh = Run.objects.select_for_update().filter(pk=run.pk, lease_owner=owner, status=Run.Status.RUNNING).first()
+    return fresh
+
+
+# ---------------------------------------------------------------- executing
+
+
+def run_execute(run_id: int, *, owner: str | None = None) -> Run | None:
+    """Claim the run and execute its steps until it ends, waits, or loses its lease."""
+    owner = owner or f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
+    run = run_claim(run_id, owner)
+    if run is None:
+        return None
+    try:
+        while True:
+            step = step_at(run.program, run.cursor)
+            if step is None:
+                _finish(run, owner, Run.Status.SUCCESS)
+                break
+            outcome = _execute_step(run, owner, step)
+            if outcome != "next":
+                break
+            run.refresh_from_db(fields=["cursor", "status", "lease_owner"])
+            if run.lease_owner != owner or run.status != Run.Status.RUNNING:
+                break
+    finally:
+        _wake_next_on_task(run)
+    return Run.objects.filter(pk=run.pk).first()
+
+
+def _load_task(run: Run):
+    from tasks.models import Task
+
+    if not run.task_id:
+        return None
+    return Task.objects.select_related("flow", "stage", "assignee").filter(pk=run.task_id).first()
+
+
+def _execute_step(run: Run, owner: str, step: dict) -> str:
+    """Run one step and record it. Returns "next", "wait", "fail", "stop" or "lost"."""
+    path = cursor_path(run.cursor)
+    step_type_name = step.get("type", "")
+    step_run, _ = StepRun.objects.get_or_create(
+        run=run,
+        path=path,
+        defaults={
+            "step_id": str(step.get("id", "")),
+            "type": step_type_name,
+            "idempotency_key": f"run_{run.pk}_step_{path}",
+        },
+    )
+    if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
+        # A wait that is now over: it completed when its time came.
+        with transaction.atomic():
+            if _still_ours(run, owner) is None:
+                return "lost"
+            _record(step_run, StepRun.Status.SUCCESS)
+            _advance(run, owner)
+        return "next"
+
+    step_run.attempts += 1
+    step_run.status = StepRun.Status.RUNNING
+    step_run.started_at = step_run.started_at or timezone.now()
+    step_run.save(update_fields=["attempts", "status", "started_at"])
+
+    started = time.monotonic()
+    task = _load_task(run)
+    from flows.models import Flow
+
+    flow = Flow.objects.select_related("organization").get(pk=run.flow_id)
+    ctx = StepContext(
+        run=run,
+        flow=flow,
+        task=task,
+        user=run.performed_by,
+        path=path,
+        idempotency_key=step_run.idempotency_key,
+        attempt=step_run.attempts,
+        depth=run.depth,
+        trigger=run.context,
+    )
+    try:
+        step_type = get_step_type(step_type_name)
+        if step_type.needs_task and task is None:
+            raise StepFailed("the task no longer exists")
+        config = step.get("config") or {}
+        result = step_type.execute(ctx, config)
+        with transaction.atomic():
+            if _still_ours(run, owner) is None:
+                return "lost"
+            if result.apply is not None:
+                result.apply()
+            _record(step_run, _status_for(result), result=result, started=started)
+            if result.wait_until is not None:
+                _park(run, result.wait_until)
+                return "wait"
+            if result.stop:
+                _finish(run, owner, Run.Status.SUCCESS, locked=True)
+                return "stop"
+            if result.branch is not None:
+                label, steps = result.branch
+                run.cursor = [*run.cursor, label, 0]
+                if step_at(run.program, run.cursor) is None:
+                    run.cursor = cursor_advance(run.program, run.cursor[:-2])
+                _advance(run, owner, cursor=run.cursor)
+            else:
+                _advance(run, owner)
+        return "next"
+    except StepRetry as exc:
+        with transaction.atomic():
+            if _still_ours(run, owner) is None:
+                return "lost"
+            _record(step_run, StepRun.Status.WAITING, error=exc.message, request=exc.request, response=exc.response)
+            step_run.output = {"retry_at": exc.wake_at.isoformat()}
+            step_run.save(update_fields=["output"])
+            _park(run, exc.wake_at)
+        return "wait"
+    except StepFailed as exc:
+        _fail(run, owner, step_run, step, exc.message, request=exc.request, response=exc.response, started=started)
+        return "fail"
+    except Exception as exc:  # a bug must fail the run with a reason, never leave it hanging
+        from actions.steps.base import StepConfigError
+
+        if isinstance(exc, StepConfigError):
+            message = f"invalid configuration: {exc.field} {exc.message}"
+        else:
+            logger.exception("step %s of run %s crashed", path, run.pk)
+            message = "internal error while running this step"
+        _fail(run, owner, step_run, step, message, started=started)
+        return "fail"
+
+
+def _status_for(result: StepResult) -> str:
+    return StepRun.Status.WAITING if result.wait_until is not None else StepRun.Status.SUCCESS
+
+
+def _record(
+    step_run: StepRun,
+    status: str,
+    *,
+    result: StepResult | None = None,
+    error: str = "",
+    request: dict | None = None,
+    response: dict | None = None,
+    started: float | None = None,
+) -> None:
+    now = timezone.now()
+    step_run.status = status
+    step_run.error = error
+    if result is not None:
+        step_run.output = result.output
+        if result.wait_until is not None:
+            step_run.output = {**(result.output or {}), "wait_until": result.wait_until.isoformat()}
+        request, response = result.request, result.response
+    if request is not None:
+        step_run.request = request
+    if response is not None:
+        step_run.response = response
+    if status != StepRun.Status.WAITING or step_run.finished_at is None:
+        step_run.finished_at = now
+    if started is not None:
+        step_run.duration_ms = round((time.monotonic() - started) * 1000, 2)
+    step_run.save()
+
+
+def _advance(run: Run, owner: str, *, cursor: list | None = None) -> None:
+    run.cursor = cursor if cursor is not None else cursor_advance(run.program, run.cursor)
+    run.lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds())
+    Run.objects.filter(pk=run.pk, lease_owner=owner).update(cursor=run.cursor, lease_expires_at=run.lease_expires_at)
+
+
+def _park(run: Run, wake_at) -> None:
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.WAITING, wake_at=wake_at, lease_owner="", lease_expires_at=None
+    )
+    run.status = Run.Status.WAITING
+
+
+def _finish(run: Run, owner: str, status: str, *, locked: bool = False, errors: list | None = None) -> None:
+    updates: dict[str, Any] = {
+        "status": status,
+        "finished_at": timezone.now(),
+        "lease_owner": "",
+        "lease_expires_at": None,
+        "wake_at": None,
+    }
+    if errors is not None:
+        updates["errors"] = errors
+    Run.objects.filter(pk=run.pk, lease_owner=owner).update(**updates)
+    run.status = status
+
+
+def _fail(run: Run, owner: str, step_run: StepRun, step: dict, message: str, **record) -> None:
+    label = _step_label(step)
+    number = cursor_path(run.cursor)
+    error = f"Step {_human_number(run.cursor)} ({label}) failed: {message}"
+    with transaction.atomic():
+        if _still_ours(run, owner) is None:
+            return
+        _record(step_run, StepRun.Status.FAIL, error=message, **record)
+        _finish(run, owner, Run.Status.FAIL, errors=[error])
+    logger.info("run %s failed at step %s: %s", run.pk, number, message)
+    _notify_failure(run, error)
+
+
+def _human_number(cursor: list) -> str:
+    parts = []
+    for part in cursor:
+        parts.append(str(part + 1) if isinstance(part, int) else part)
+    return " ".join(parts)
+
+
+def _step_label(step: dict) -> str:
+    try:
+        return get_step_type(step.get("type", "")).label
+    except Exception:
+        return str(step.get("type", "step"))
+
+
+def _notify_failure(run: Run, error: str) -> None:
+    from tasks.models import Notification
+
+    if run.performed_by_id is None:
+        return
+    url = ""
+    if run.task_id:
+        from django.urls import reverse
+
+        url = reverse(
+            "task_detail", args=[run.flow.organization.parameterized_name, run.flow.parameterized_name, run.task_id]
+        )
+    Notification.objects.create(
+        user_id=run.performed_by_id,
+        flow_id=run.flow_id,
+        task_id=run.task_id,
+        kind="action_failed",
+        message=f'"{run.name}" failed. {error}',
+        url=url,
+    )
+
+
+def _wake_next_on_task(run: Run) -> None:
+    """When a run on a task ends or parks, ring for the next one waiting its turn."""
+    if not run.task_id:
+        return
+    next_run = (
+        Run.objects.filter(task_id=run.task_id, status=Run.Status.PENDING).exclude(pk=run.pk).order_by("pk").first()
+    )
+    if next_run is not None:
+        run_enqueue(next_run.pk)
+
+
+# ---------------------------------------------------------------- sweeping
+
+
+def run_sweep(*, now=None) -> list[int]:
+    """Ring for runs that need a worker: due waits, expired leases (their worker died), and
+    pending runs whose doorbell was lost. Each is rung once per RUN_RERING_SECONDS, however
+    many sweepers run, so a burst never floods the queue with duplicates."""
+    from django.db.models import Q
+
+    now = now or timezone.now()
+    settle = timedelta(seconds=float(getattr(settings, "RUN_PENDING_GRACE_SECONDS", 5)))
+    not_rung = Q(rung_at__isnull=True) | Q(rung_at__lte=now - timedelta(seconds=rering_seconds()))
+    needs_worker = (
+        Q(status=Run.Status.WAITING, wake_at__lte=now)
+        | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
+        | Q(status=Run.Status.PENDING, created_at__lte=now - settle)
+    ) & not_rung
+    candidates = list(Run.objects.filter(needs_worker).order_by("wake_at", "pk").values_list("pk", flat=True)[:500])
+    rung = []
+    for run_id in candidates:
+        # Only the sweeper whose update lands rings; the others see rung_at already set.
+        if Run.objects.filter(needs_worker, pk=run_id).update(rung_at=now):
+            run_enqueue(run_id)
+            rung.append(run_id)
+    return rung
+
+
+def rering_seconds() -> float:
+    return float(getattr(settings, "RUN_RERING_SECONDS", 30))
+
+
+def run_retry(*, run: Run, actor=None) -> Run:
+    """Retry a failed run from its failed step (workflows' run history offers this)."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.status != Run.Status.FAIL:
+            from flowsite.api import ServiceError
+
+            raise ServiceError({"status": ["Only failed runs can be retried."]})
+        # The failed step's record stays; its next attempt counts on from there.
+        locked.status = Run.Status.PENDING
+        locked.errors = []
+        locked.finished_at = None
+        locked.save(update_fields=["status", "errors", "finished_at"])
+        transaction.on_commit(lambda: run_enqueue(locked.pk))
+    return locked

@@ -1,0 +1,88 @@
+"""API Call (seeds 000 and 001): send the action, the person and the task to the team's own
+service. A 2xx answer moves on, and a `"task"` object in it updates the task after the same
+validation the Task API applies; anything else aborts the action on this step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions.steps import http
+from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+
+
+def user_payload(user) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": str(user.pk), "email": user.email, "first_name": user.first_name, "last_name": user.last_name}
+
+
+@register
+class ApiCall(StepType):
+    type = "api_call"
+    label = "API Call"
+    contexts = ("action",)
+    description = "Call your API with the task; a 2xx answer may update the task."
+
+    def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
+        only_keys(config, {"url", "method", "headers"})
+        return {
+            "url": http.clean_url(config),
+            "method": http.clean_method(config),
+            "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
+        }
+
+    def public_config(self, config):
+        return {**config, "headers": http.public_headers(config.get("headers", []))}
+
+    def secret_values(self, config):
+        return http.secret_values(config.get("headers", []))
+
+    def execute(self, ctx: StepContext, config: dict) -> StepResult:
+        from tasks.services import task_to_json
+
+        payload = {"action": ctx.run.name, "user": user_payload(ctx.user), "task": task_to_json(task=ctx.task)}
+        response, request_record, secrets = http.signed_send(
+            method=config.get("method", "POST"),
+            url=config["url"],
+            headers=config.get("headers", []),
+            payload=payload,
+            idempotency_key=ctx.idempotency_key,
+            signing_secret=ctx.flow.signing_secret,
+        )
+        record = http.response_record(response, secrets)
+        if not response.ok:
+            detail = http.excerpt(response.text().strip(), secrets)
+            message = f"the API answered {response.status_code}" + (f": {detail}" if detail else "")
+            raise StepFailed(message, request=request_record, response=record)
+        answer = response.json()
+        changes = answer.get("task") if isinstance(answer, dict) else None
+        if changes is None or response.truncated:
+            return StepResult(request=request_record, response=record)
+        if not isinstance(changes, dict):
+            raise StepFailed('the answer\'s "task" must be a JSON object', request=request_record, response=record)
+        task_id = ctx.task.pk
+
+        def apply() -> None:
+            merge_answer(ctx, task_id, changes)
+
+        return StepResult(request=request_record, response=record, output={"task": changes}, apply=apply)
+
+
+def merge_answer(ctx: StepContext, task_id: int, changes: dict) -> None:
+    """Validate the answer's task exactly as the Task API would, then merge it, or fail the step
+    and merge nothing."""
+    from tasks.models import Task
+    from tasks.services import task_update
+    from tasks.values import TaskValidationError
+
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None:
+        raise StepFailed("the task no longer exists")
+    try:
+        task_update(task=task, actor=ctx.user, data=changes, source=ctx.source, depth=ctx.depth)
+    except TaskValidationError as exc:
+        reasons = "; ".join(f"{name}: {', '.join(map(str, why))}" for name, why in exc.errors.items())
+        raise StepFailed(f"the answer's task was refused ({reasons})")
+
+
+__all__ = ["ApiCall", "StepConfigError"]

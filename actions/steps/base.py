@@ -1,0 +1,155 @@
+"""The step-type registry: one module per type, each declaring how to validate its config
+and how to execute. Nothing else in Flowsite branches on a step's type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from actions.models import Run
+    from flows.models import Flow, User
+    from tasks.models import Task
+
+REGISTRY: dict[str, type[StepType]] = {}
+
+
+class StepConfigError(Exception):
+    """A step's config is wrong; `field` names the config key."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class StepFailed(Exception):
+    """The step ran and failed; the message is shown to people (never a stack trace or a secret)."""
+
+    def __init__(self, message: str, *, request: dict | None = None, response: dict | None = None):
+        self.message = message
+        self.request = request
+        self.response = response
+        super().__init__(message)
+
+
+class StepRetry(Exception):
+    """A transient failure: run the step again at `wake_at` (webhook retries)."""
+
+    def __init__(self, message: str, *, wake_at: datetime, request: dict | None = None, response: dict | None = None):
+        self.message = message
+        self.wake_at = wake_at
+        self.request = request
+        self.response = response
+        super().__init__(message)
+
+
+@dataclass
+class StepContext:
+    run: Run
+    flow: Flow
+    task: Task | None
+    user: User | None
+    path: str
+    idempotency_key: str
+    attempt: int
+    depth: int
+    # What the engine needs to know from the step beyond success.
+    trigger: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return "workflow" if self.run.kind == "workflow" else "action"
+
+
+@dataclass
+class StepResult:
+    output: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    # Park the run until this time, then continue with the next step.
+    wait_until: datetime | None = None
+    # Steps to run next in place of nothing (branch): a list of step dicts and a label.
+    branch: tuple[str, list[dict]] | None = None
+    # End the run successfully after this step (the task is gone).
+    stop: bool = False
+    # Database changes, applied by the engine in the same transaction that records the step,
+    # so a crash can never apply them without recording them (or the reverse).
+    apply: Callable[[], None] | None = None
+
+
+class StepType:
+    """Base of every step type. Subclasses set `type`, `label`, and override validate/execute."""
+
+    type: ClassVar[str]
+    label: ClassVar[str]
+    # Where the type may be used: actions performed by people, workflows, or both.
+    contexts: ClassVar[tuple[str, ...]] = ("action", "workflow")
+    # Whether the step needs a task to act on.
+    needs_task: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    def validate(
+        self, config: dict[str, Any], *, flow: Flow | None, organization=None, old: dict | None = None
+    ) -> dict[str, Any]:
+        """Return the cleaned config or raise StepConfigError. `old` is the stored config when
+        editing, so masked secrets sent back unchanged keep their stored values."""
+        return config
+
+    def execute(self, ctx: StepContext, config: dict[str, Any]) -> StepResult:
+        raise NotImplementedError
+
+    def secret_values(self, config: dict[str, Any]) -> list[str]:
+        """Values that must never appear in run records, logs or error text."""
+        return []
+
+    def public_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The config as the API and the browser may see it (secrets masked)."""
+        return config
+
+
+def register(cls: type[StepType]) -> type[StepType]:
+    if cls.type in REGISTRY:
+        raise RuntimeError(f"step type {cls.type!r} registered twice")
+    REGISTRY[cls.type] = cls
+    return cls
+
+
+def get_step_type(type_name: str) -> StepType:
+    from actions import steps  # noqa: F401  (imports every step module, filling the registry)
+
+    try:
+        return REGISTRY[type_name]()
+    except KeyError:
+        raise StepConfigError("type", f'unknown step type "{type_name}"')
+
+
+def step_types(context: str | None = None) -> list[StepType]:
+    from actions import steps  # noqa: F401
+
+    return [cls() for cls in REGISTRY.values() if context is None or context in cls.contexts]
+
+
+def require_str(config: dict, key: str, *, max_length: int = 1000, required: bool = True, default: str = "") -> str:
+    value = config.get(key, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        raise StepConfigError(key, "must be a string")
+    value = value.strip()
+    if required and not value:
+        raise StepConfigError(key, "is required")
+    if len(value) > max_length:
+        raise StepConfigError(key, f"must be at most {max_length} characters")
+    return value
+
+
+def only_keys(config: Any, allowed: set[str]) -> dict:
+    if not isinstance(config, dict):
+        raise StepConfigError("config", "must be an object")
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise StepConfigError(unknown[0], "is not a setting of this step")
+    return config

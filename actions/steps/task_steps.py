@@ -1,0 +1,197 @@
+"""Steps that change the task itself: move to stage, assign, update data, delete, schedule a move."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+
+
+def _stage_by_name(flow, name: str):
+    if flow is None:
+        return None
+    return flow.stages.filter(name__iexact=name).first()
+
+
+def _clean_stage(config: dict, flow) -> str:
+    stage = config.get("stage")
+    if not isinstance(stage, str) or not stage.strip():
+        raise StepConfigError("stage", "is required")
+    if flow is not None and _stage_by_name(flow, stage.strip()) is None:
+        raise StepConfigError("stage", f'no stage named "{stage.strip()}" in this flow')
+    return stage.strip()
+
+
+def _fresh_task(ctx: StepContext):
+    from tasks.models import Task
+
+    task = Task.objects.filter(pk=ctx.task.pk).first()
+    if task is None:
+        raise StepFailed("the task no longer exists")
+    return task
+
+
+@register
+class MoveToStage(StepType):
+    type = "move_to_stage"
+    label = "Move to stage"
+    description = "Move the task to a stage."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"stage"})
+        return {"stage": _clean_stage(config, flow)}
+
+    def execute(self, ctx, config):
+        from tasks.services import task_set_stage
+
+        def apply():
+            stage = _stage_by_name(ctx.flow, config["stage"])
+            if stage is None:
+                raise StepFailed(f'stage "{config["stage"]}" no longer exists')
+            task_set_stage(task=_fresh_task(ctx), actor=ctx.user, stage=stage, source=ctx.source, depth=ctx.depth)
+
+        return StepResult(output={"stage": config["stage"]}, apply=apply)
+
+
+@register
+class AssignTo(StepType):
+    type = "assign_to"
+    label = "Assign to"
+    description = "Assign the task to a person (or to whoever performs the action), or unassign it."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"email", "performer"})
+        performer = config.get("performer", False)
+        if not isinstance(performer, bool):
+            raise StepConfigError("performer", "must be true or false")
+        email = config.get("email")
+        if performer:
+            return {"performer": True}
+        if email in (None, ""):
+            return {"email": None}
+        if not isinstance(email, str):
+            raise StepConfigError("email", "must be an email")
+        if flow is not None and not flow.memberships.filter(user__email__iexact=email.strip(), disabled=False).exists():
+            raise StepConfigError("email", f"{email} is not a member of this flow")
+        return {"email": email.strip().lower()}
+
+    def execute(self, ctx, config):
+        from flows.models import User
+        from tasks.services import task_set_assignee
+
+        def apply():
+            if config.get("performer"):
+                assignee = ctx.user
+            elif config.get("email"):
+                assignee = User.objects.filter(email__iexact=config["email"]).first()
+                if assignee is None or not ctx.flow.memberships.filter(user=assignee, disabled=False).exists():
+                    raise StepFailed(f"{config['email']} is no longer a member of this flow")
+            else:
+                assignee = None
+            task_set_assignee(
+                task=_fresh_task(ctx), actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth
+            )
+
+        return StepResult(output={"assigned_to": config.get("email")}, apply=apply)
+
+
+@register
+class UpdateData(StepType):
+    type = "update_data"
+    label = "Update data"
+    description = "Set fields of the task to values."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"values"})
+        values = config.get("values")
+        if not isinstance(values, dict) or not values:
+            raise StepConfigError("values", "must be an object of field names to values")
+        if flow is not None:
+            from tasks.services import task_validate
+            from tasks.values import TaskValidationError
+
+            try:
+                task_validate(flow=flow, data=dict(values), partial=True)
+            except TaskValidationError as exc:
+                name, reasons = next(iter(exc.errors.items()))
+                raise StepConfigError(f"values.{name}", ", ".join(map(str, reasons)))
+        return {"values": values}
+
+    def execute(self, ctx, config):
+        from tasks.services import task_update
+        from tasks.values import TaskValidationError
+
+        def apply():
+            try:
+                task_update(
+                    task=_fresh_task(ctx),
+                    actor=ctx.user,
+                    data=dict(config["values"]),
+                    source=ctx.source,
+                    depth=ctx.depth,
+                )
+            except TaskValidationError as exc:
+                reasons = "; ".join(f"{n}: {', '.join(map(str, r))}" for n, r in exc.errors.items())
+                raise StepFailed(f"the values were refused ({reasons})")
+
+        return StepResult(output={"values": config["values"]}, apply=apply)
+
+
+@register
+class DeleteTask(StepType):
+    type = "delete_task"
+    label = "Delete task"
+    description = "Delete the task; later steps do not run."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, set())
+        return {}
+
+    def execute(self, ctx, config):
+        from tasks.services import task_delete
+
+        def apply():
+            task_delete(task=_fresh_task(ctx), actor=ctx.user, source=ctx.source, depth=ctx.depth)
+
+        return StepResult(output={"deleted": ctx.task.pk}, apply=apply, stop=True)
+
+
+@register
+class ScheduleStageChange(StepType):
+    type = "schedule_stage_change"
+    label = "Schedule stage change"
+    description = "Move the task to a stage after a number of days (durable across restarts)."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"stage", "days"})
+        days = config.get("days")
+        if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 3650:
+            raise StepConfigError("days", "must be a number of days between 0 and 3650")
+        return {"stage": _clean_stage(config, flow), "days": days}
+
+    def execute(self, ctx, config):
+        from actions.engine import run_create
+
+        due = timezone.now() + timedelta(days=config["days"])
+        program = [{"id": f"scheduled-{ctx.path}", "type": "move_to_stage", "config": {"stage": config["stage"]}}]
+
+        def apply():
+            # A run of its own, parked until the date: it survives restarts like every run.
+            run_create(
+                kind=ctx.run.kind,
+                flow=ctx.flow,
+                task=_fresh_task(ctx),
+                name=f"{ctx.run.name} (scheduled move to {config['stage']})",
+                program=program,
+                version=ctx.run.version,
+                action=ctx.run.action,
+                workflow=ctx.run.workflow,
+                performed_by=ctx.user,
+                context=ctx.run.context,
+                depth=ctx.depth,
+                wake_at=due,
+            )
+
+        return StepResult(output={"stage": config["stage"], "due": due.isoformat()}, apply=apply)

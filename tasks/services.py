@@ -1,0 +1,539 @@
+"""Business rules for tasks: validation against the flow's schema, writes, history, comments, mentions.
+
+Every write to a task goes through here, whichever door it came in by (API, page, action step,
+workflow), so each change is validated the same way and leaves one TaskEvent.
+"""
+
+import re
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from flows.models import Field, Flow, FlowMembership, Stage, User
+from tasks.models import Comment, Mention, Notification, Task, TaskEvent
+from tasks.values import (
+    KEY_MAX,
+    T,
+    TaskValidationError,
+    blob_path,
+    field_from_json,
+    field_to_json,
+    flow_member_emails,
+    is_empty,
+    key_text,
+)
+
+BUILTIN_NAMES = ("Stage", "Assigned To", "Task URL", "Tags")
+# Read-only keys of the task JSON: ignored on input, so a GET -> edit -> PUT round trip works.
+READ_ONLY_KEYS = {"task url", "id"}
+SOURCES = {"api", "web", "action", "workflow", "system"}
+COMMENT_MAX = 10_000
+TAG_MAX = 50
+TAGS_MAX = 50
+
+
+class _DuplicateKey(TaskValidationError):
+    """The unique key's value is taken (possibly by a concurrent create)."""
+
+
+# --- reading helpers ---------------------------------------------------------------------------
+
+
+def flow_fields(*, flow: Flow) -> list[Field]:
+    return list(Field.objects.filter(flow=flow).order_by("position", "id"))
+
+
+def task_path(*, task: Task) -> str:
+    flow = task.flow
+    args = [flow.organization.parameterized_name, flow.parameterized_name, task.pk]
+    try:
+        return reverse("task_detail", args=args)
+    except NoReverseMatch:
+        return "/flows/{}/{}/tasks/{}".format(*args)
+
+
+def task_url(*, task: Task, request=None) -> str:
+    path = task_path(task=task)
+    if request is not None:
+        return request.build_absolute_uri(path)
+    # Background work has no request; SITE_URL (if the operator set one) makes the link absolute.
+    return getattr(settings, "SITE_URL", "").rstrip("/") + path
+
+
+def task_to_json(*, task: Task, fields: list[Field] | None = None, request=None) -> dict:
+    """The Task API's JSON: built-ins, then fields by position, then Tags, Task URL and id."""
+    if fields is None:
+        fields = flow_fields(flow=task.flow)
+    data = task.data or {}
+    out: dict[str, Any] = {
+        "Stage": task.stage.name,
+        "Assigned To": task.assignee.email if task.assignee_id else None,
+    }
+    for field in fields:
+        out[field.name] = field_to_json(field, data.get(str(field.pk)))
+    out["Tags"] = list(task.tags or [])
+    out["Task URL"] = task_url(task=task, request=request)
+    out["id"] = task.pk
+    return out
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _clean_tags(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of strings")
+    tags: list[str] = []
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError("each tag must be a non-empty string")
+        item = item.strip()
+        if len(item) > TAG_MAX or re.search(r"[\x00-\x1f\x7f]", item):
+            raise ValueError(f"each tag must be one line of at most {TAG_MAX} characters")
+        if item.lower() not in seen:
+            seen.add(item.lower())
+            tags.append(item)
+    if len(tags) > TAGS_MAX:
+        raise ValueError(f"at most {TAGS_MAX} tags")
+    return tags
+
+
+def _complete_files(field: Field, stored: list[dict], task: Task | None) -> list[dict]:
+    """Entries that name an existing blob are only valid for blobs the task already holds in that field."""
+    current = {}
+    if task is not None:
+        current = {item.get("blobId"): item for item in (task.data or {}).get(str(field.pk)) or []}
+    out = []
+    for item in stored:
+        if "_pending" in item:
+            out.append(item)
+        elif item["blobId"] in current:
+            out.append(dict(current[item["blobId"]]))
+        else:
+            raise ValueError(f"unknown blobId {item['blobId']}")
+    return out
+
+
+def _validate(
+    *, flow: Flow, data: Any, task: Task | None, partial: bool, fields: list[Field], source: str = "api"
+) -> dict:
+    if not isinstance(data, dict):
+        raise TaskValidationError({"body": ["must be a JSON object"]})
+    by_name = {field.name.lower(): field for field in fields}
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {"data": {}}
+    members: dict[str, int] | None = None
+
+    def member_emails() -> dict[str, int]:
+        nonlocal members
+        if members is None:
+            members = flow_member_emails(flow)
+        return members
+
+    for name, value in data.items():
+        lname = str(name).strip().lower()
+        if lname in READ_ONLY_KEYS:
+            continue
+        if lname == "stage":
+            stage = None
+            if isinstance(value, str) and value.strip():
+                stage = Stage.objects.filter(flow=flow, name__iexact=value.strip()).first()
+            if stage is None:
+                errors["Stage"] = ["is not a stage of this flow"]
+            else:
+                cleaned["stage"] = stage
+        elif lname == "assigned to":
+            if is_empty(value):
+                cleaned["assignee"] = None
+            elif isinstance(value, str) and value.strip().lower() in member_emails():
+                cleaned["assignee"] = User.objects.get(pk=member_emails()[value.strip().lower()])
+            else:
+                errors["Assigned To"] = ["must be the email of a member of this flow"]
+        elif lname == "tags":
+            try:
+                cleaned["tags"] = _clean_tags([] if value is None else value)
+            except ValueError as exc:
+                errors["Tags"] = [str(exc)]
+        elif lname in by_name:
+            field = by_name[lname]
+            if field.type == T.UNIQUE_ID:
+                # Assigned by the server. Sending the task's own number is harmless (round trips, upserts).
+                current = (task.data or {}).get(str(field.pk)) if task is not None else None
+                if current is None or str(value).strip() != str(current):
+                    errors[field.name] = ["is assigned automatically and cannot be set"]
+                continue
+            if source == "web" and not field.editable:
+                errors[field.name] = ["cannot be edited"]
+                continue
+            try:
+                people = member_emails() if field.type == T.PERSON else None
+                stored = field_from_json(field, value, flow=flow, members=people)
+                if field.type == T.FILE and stored is not None:
+                    stored = _complete_files(field, stored, task)
+            except ValueError as exc:
+                errors[field.name] = [str(exc)]
+                continue
+            if stored is None and field.required:
+                errors[field.name] = ["is required"]
+                continue
+            cleaned["data"][str(field.pk)] = stored
+        else:
+            errors[str(name)] = ["is not a field of this flow"]
+
+    if not partial:
+        for field in fields:
+            if field.required and field.type != T.UNIQUE_ID and field.name not in errors:
+                if cleaned["data"].get(str(field.pk)) is None:
+                    errors[field.name] = ["is required"]
+
+    key_field = next((f for f in fields if f.unique), None)
+    if key_field is not None and key_field.type != T.UNIQUE_ID and str(key_field.pk) in cleaned["data"]:
+        key = key_text(key_field, cleaned["data"][str(key_field.pk)])
+        if len(key) > KEY_MAX:
+            errors[key_field.name] = [f"must be at most {KEY_MAX} characters as the unique key"]
+        elif key:
+            taken = Task.objects.filter(flow=flow, key=key)
+            if task is not None:
+                taken = taken.exclude(pk=task.pk)
+            if taken.exists():
+                errors[key_field.name] = ["has already been taken"]
+    if errors:
+        raise TaskValidationError(errors)
+    return cleaned
+
+
+def task_validate(*, flow: Flow, data: dict, task: Task | None = None, partial: bool, source: str = "api") -> dict:
+    """Check task JSON against the flow's schema exactly as the Task API does; raise TaskValidationError.
+
+    Returns the cleaned changes: {"data": {<field id>: stored value or None to clear}, and when sent
+    "stage": Stage, "assignee": User | None, "tags": [str]}. New file contents wait under "_pending"
+    in their entries until a write service saves them. partial=False is a create: required fields
+    must be present.
+    """
+    return _validate(flow=flow, data=data, task=task, partial=partial, fields=flow_fields(flow=flow), source=source)
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def _dispatch(event_id: int) -> None:
+    # Imported at call time: workflows builds on tasks, so tasks must not import it at load time.
+    from workflows import dispatch
+
+    dispatch.task_event_recorded(event_id)
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+
+
+def task_events_record(
+    *, flow: Flow, items: list[tuple[Task, str, dict]], actor: User | None, source: str, depth: int = 0
+) -> list[TaskEvent]:
+    """Record (task, kind, changes) events in one insert and hand each to the workflows after commit."""
+    _check_source(source)
+    events = TaskEvent.objects.bulk_create(
+        [
+            TaskEvent(
+                flow=flow,
+                task=task if kind != TaskEvent.Kind.DELETED else None,
+                task_ref=task.pk,
+                kind=kind,
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                source=source,
+                changes=changes,
+                depth=depth,
+            )
+            for task, kind, changes in items
+        ]
+    )
+    # bulk_create returns ids on the supported backends (PostgreSQL, SQLite 3.35+).
+    for event in events:
+        transaction.on_commit(partial(_dispatch, event.pk))
+    return events
+
+
+def _record(task: Task, *, kind: str, changes: dict, actor: User | None, source: str, depth: int) -> TaskEvent:
+    return task_events_record(flow=task.flow, items=[(task, kind, changes)], actor=actor, source=source, depth=depth)[0]
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _write_blobs(stored: list[dict]) -> list[dict]:
+    out = []
+    for item in stored:
+        item = dict(item)
+        content = item.pop("_pending", None)
+        if content is not None:
+            path = blob_path(item["blobId"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(content)
+        out.append(item)
+    return out
+
+
+def _apply(task: Task, cleaned: dict, fields: list[Field]) -> dict:
+    """Apply cleaned changes to the (locked) task in memory; return the {name: [old, new]} that changed."""
+    changes: dict[str, list] = {}
+    if "stage" in cleaned and cleaned["stage"].pk != task.stage_id:
+        changes["Stage"] = [task.stage.name if task.stage_id else None, cleaned["stage"].name]
+        task.stage = cleaned["stage"]
+    if "assignee" in cleaned:
+        new = cleaned["assignee"]
+        if (new.pk if new else None) != task.assignee_id:
+            changes["Assigned To"] = [task.assignee.email if task.assignee_id else None, new.email if new else None]
+            task.assignee = new
+    if "tags" in cleaned and cleaned["tags"] != list(task.tags or []):
+        changes["Tags"] = [list(task.tags or []), cleaned["tags"]]
+        task.tags = cleaned["tags"]
+    by_id = {str(field.pk): field for field in fields}
+    data = dict(task.data or {})
+    for field_id, stored in cleaned["data"].items():
+        field = by_id[field_id]
+        old = data.get(field_id)
+        if field.type == T.FILE and stored is not None:
+            stored = _write_blobs(stored)
+        if stored == old:
+            continue
+        changes[field.name] = [field_to_json(field, old), field_to_json(field, stored)]
+        if stored is None:
+            data.pop(field_id, None)
+        else:
+            data[field_id] = stored
+        if field.unique:
+            task.key = key_text(field, stored)
+    task.data = data
+    return changes
+
+
+def _key_field(fields: list[Field]) -> Field | None:
+    return next((f for f in fields if f.unique), None)
+
+
+def _save(task: Task, fields: list[Field]) -> None:
+    try:
+        with transaction.atomic():
+            task.save()
+    except IntegrityError:
+        key_field = _key_field(fields)
+        raise _DuplicateKey({key_field.name if key_field else "body": ["has already been taken"]})
+
+
+def task_create(*, flow: Flow, actor: User | None, data: dict, source: str = "api", depth: int = 0) -> Task:
+    _check_source(source)
+    with transaction.atomic():
+        fields = flow_fields(flow=flow)
+        cleaned = _validate(flow=flow, data=data, task=None, partial=False, fields=fields, source=source)
+        stage = cleaned.get("stage") or Stage.objects.filter(flow=flow).order_by("position", "id").first()
+        if stage is None:
+            raise TaskValidationError({"Stage": ["this flow has no stages"]})
+        task = Task(flow=flow, stage=stage, data={}, tags=[], created_by=actor if _real(actor) else None)
+        changes = {"Stage": [None, stage.name]}
+        changes.update(_apply(task, {k: v for k, v in cleaned.items() if k != "stage"}, fields))
+        for field in fields:
+            if field.type == T.UNIQUE_ID:
+                # The counter row lock serializes concurrent creates; the number is never reused.
+                locked = Field.objects.select_for_update().get(pk=field.pk)
+                number = str(locked.next_value)
+                Field.objects.filter(pk=field.pk).update(next_value=locked.next_value + 1)
+                task.data[str(field.pk)] = number
+                task.key = number
+                changes[field.name] = [None, number]
+        _save(task, fields)
+        _record(task, kind=TaskEvent.Kind.CREATED, changes=changes, actor=actor, source=source, depth=depth)
+    return task
+
+
+def _real(actor: User | None) -> bool:
+    return actor is not None and getattr(actor, "is_authenticated", False)
+
+
+def _lock(task: Task) -> Task:
+    try:
+        # of=("self",): lock the task row only, not the joined flow and organization rows.
+        return Task.objects.select_for_update(of=("self",)).select_related("flow__organization").get(pk=task.pk)
+    except Task.DoesNotExist:
+        raise Http404
+
+
+def _change(*, task: Task, actor: User | None, source: str, depth: int, build) -> Task:
+    """Lock the row, build cleaned changes against the locked state, apply, save, record."""
+    _check_source(source)
+    with transaction.atomic():
+        locked = _lock(task)
+        fields = flow_fields(flow=locked.flow)
+        cleaned = build(locked, fields)
+        changes = _apply(locked, cleaned, fields)
+        if changes:
+            _save(locked, fields)
+            _record(locked, kind=TaskEvent.Kind.UPDATED, changes=changes, actor=actor, source=source, depth=depth)
+    return locked
+
+
+def task_update(*, task: Task, actor: User | None, data: dict, source: str = "api", depth: int = 0) -> Task:
+    """Partial update: only the keys present change. No event when nothing changed."""
+
+    def build(locked: Task, fields: list[Field]) -> dict:
+        return _validate(flow=locked.flow, data=data, task=locked, partial=True, fields=fields, source=source)
+
+    return _change(task=task, actor=actor, source=source, depth=depth, build=build)
+
+
+def task_upsert(
+    *, flow: Flow, actor: User | None, data: dict, source: str = "api", depth: int = 0
+) -> tuple[Task, bool]:
+    """Create, or update the task whose unique key the body carries. Returns (task, created)."""
+    if not isinstance(data, dict):
+        raise TaskValidationError({"body": ["must be a JSON object"]})
+    existing = _find_by_body_key(flow, data)
+    if existing is not None:
+        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
+    try:
+        return task_create(flow=flow, actor=actor, data=data, source=source, depth=depth), True
+    except _DuplicateKey:
+        # A concurrent request created the same key between our lookup and insert: update it instead.
+        existing = _find_by_body_key(flow, data)
+        if existing is None:
+            raise
+        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
+
+
+def _find_by_body_key(flow: Flow, data: dict) -> Task | None:
+    key_field = Field.objects.filter(flow=flow, unique=True).first()
+    if key_field is None:
+        return None
+    value = next((v for k, v in data.items() if str(k).strip().lower() == key_field.name.lower()), None)
+    if is_empty(value):
+        return None
+    try:
+        key = key_text(key_field, field_from_json(key_field, value, flow=flow, members={}))
+    except ValueError:
+        return None  # the create reports why the value is invalid
+    return Task.objects.filter(flow=flow, key=key).first() if key else None
+
+
+def task_delete(*, task: Task, actor: User | None, source: str = "api", depth: int = 0) -> None:
+    _check_source(source)
+    with transaction.atomic():
+        locked = _lock(task)
+        fields = flow_fields(flow=locked.flow)
+        before = task_to_json(task=locked, fields=fields)
+        changes = {
+            name: [value, None]
+            for name, value in before.items()
+            if name not in ("Task URL", "id") and not is_empty(value) and value is not False
+        }
+        _record(locked, kind=TaskEvent.Kind.DELETED, changes=changes, actor=actor, source=source, depth=depth)
+        locked.delete()
+
+
+def task_set_stage(*, task: Task, actor: User | None, stage: Stage, source: str, depth: int = 0) -> Task:
+    def build(locked: Task, fields: list[Field]) -> dict:
+        if stage.flow_id != locked.flow_id:
+            raise TaskValidationError({"Stage": ["is not a stage of this flow"]})
+        return {"data": {}, "stage": stage}
+
+    return _change(task=task, actor=actor, source=source, depth=depth, build=build)
+
+
+def task_set_assignee(*, task: Task, actor: User | None, assignee: User | None, source: str, depth: int = 0) -> Task:
+    def build(locked: Task, fields: list[Field]) -> dict:
+        if (
+            assignee is not None
+            and not FlowMembership.objects.filter(flow_id=locked.flow_id, user=assignee, disabled=False).exists()
+        ):
+            raise TaskValidationError({"Assigned To": ["must be the email of a member of this flow"]})
+        return {"data": {}, "assignee": assignee}
+
+    return _change(task=task, actor=actor, source=source, depth=depth, build=build)
+
+
+def task_add_tags(*, task: Task, actor: User | None, tags: list[str], source: str, depth: int = 0) -> Task:
+    def build(locked: Task, fields: list[Field]) -> dict:
+        try:
+            merged = _clean_tags(list(locked.tags or []) + list(tags))
+        except (ValueError, TypeError) as exc:
+            raise TaskValidationError({"Tags": [str(exc)]})
+        return {"data": {}, "tags": merged}
+
+    return _change(task=task, actor=actor, source=source, depth=depth, build=build)
+
+
+# --- comments and mentions ---------------------------------------------------------------------
+
+
+def _mention_handles(flow: Flow) -> list[tuple[str, User]]:
+    handles: list[tuple[str, User]] = []
+    for membership in FlowMembership.objects.filter(flow=flow, disabled=False).select_related("user"):
+        user = membership.user
+        full = f"{user.first_name} {user.last_name}".strip()
+        for handle in {user.nick.strip().lower(), full.lower() if user.first_name and user.last_name else ""}:
+            if handle:
+                handles.append((handle, user))
+    # Longest first, so "@Ada Admin" beats a member whose nick is "ada".
+    handles.sort(key=lambda item: -len(item[0]))
+    return handles
+
+
+def mentioned_users(*, flow: Flow, body: str) -> list[User]:
+    """Members named by `@nick` or `@First Last` (case-insensitive, longest match wins)."""
+    handles = _mention_handles(flow)
+    found: dict[int, User] = {}
+    lowered = body.lower()
+    for match in re.finditer("@", body):
+        start = match.start()
+        if start > 0 and (body[start - 1].isalnum() or body[start - 1] in "._-+"):
+            continue  # part of an email address
+        rest = lowered[start + 1 :]
+        for handle, user in handles:
+            if rest.startswith(handle):
+                after = rest[len(handle) : len(handle) + 1]
+                if not after or not (after.isalnum() or after == "_"):
+                    found.setdefault(user.pk, user)
+                    break
+    return list(found.values())
+
+
+def comment_create(*, task: Task, author: User, body: str) -> Comment:
+    if not isinstance(body, str) or not body.strip():
+        raise TaskValidationError({"body": ["must not be empty"]})
+    if len(body) > COMMENT_MAX:
+        raise TaskValidationError({"body": [f"must be at most {COMMENT_MAX:,} characters"]})
+    body = body.strip()
+    flow = task.flow
+    with transaction.atomic():
+        comment = Comment.objects.create(task=task, author=author, body=body)
+        mentioned = [user for user in mentioned_users(flow=flow, body=body) if user.pk != author.pk]
+        Mention.objects.bulk_create([Mention(comment=comment, task=task, flow=flow, user=user) for user in mentioned])
+        url = task_path(task=task)
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    user=user,
+                    flow=flow,
+                    task=task,
+                    kind="mention",
+                    message=f"{author.name} mentioned you on task {task.pk}",
+                    url=url,
+                )
+                for user in mentioned
+            ]
+        )
+    return comment
+
+
+def mentions_mark_read(*, user: User, flow: Flow, task: Task | None = None) -> int:
+    """The person has seen the flow (or one task): its mentions of them stop counting as unread."""
+    mentions = Mention.objects.filter(user=user, flow=flow, read_at__isnull=True)
+    if task is not None:
+        mentions = mentions.filter(task=task)
+    return mentions.update(read_at=timezone.now())

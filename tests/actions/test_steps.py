@@ -1,0 +1,136 @@
+"""Every action step type's happy and failure path, through the engine."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from actions.engine import run_execute, run_sweep
+from actions.models import Run
+from actions.services import action_perform
+from tasks.models import Task
+from tasks.services import task_to_json
+
+pytestmark = pytest.mark.django_db
+
+
+def perform(seed, action, user=None):
+    run = action_perform(action=action, task=seed.task, actor=user or seed.world.flow_member)
+    return run_execute(run.pk)
+
+
+def current(seed):
+    return task_to_json(task=Task.objects.get(pk=seed.task.pk))
+
+
+def test_move_to_stage(seed):
+    run = perform(seed, seed.action("Finish", [{"type": "move_to_stage", "config": {"stage": "Completed"}}]))
+    assert run.status == "success" and current(seed)["Stage"] == "Completed"
+
+
+def test_move_to_stage_that_was_deleted_fails(seed):
+    action = seed.action("Finish", [{"type": "move_to_stage", "config": {"stage": "Completed"}}])
+    seed.completed.delete()
+    run = perform(seed, action)
+    assert run.status == "fail" and "no longer exists" in run.errors[0]
+
+
+def test_assign_to_person_performer_and_nobody(seed):
+    perform(seed, seed.action("Mine", [{"type": "assign_to", "config": {"performer": True}}]))
+    assert current(seed)["Assigned To"] == "flowie@example.com"
+    perform(seed, seed.action("Boss", [{"type": "assign_to", "config": {"email": "admin@example.com"}}]))
+    assert current(seed)["Assigned To"] == "admin@example.com"
+    perform(seed, seed.action("Free", [{"type": "assign_to", "config": {"email": None}}]))
+    assert current(seed)["Assigned To"] is None
+
+
+def test_assign_to_someone_who_left_fails(seed):
+    action = seed.action("Boss", [{"type": "assign_to", "config": {"email": "flowie@example.com"}}])
+    seed.flow.memberships.filter(user=seed.world.flow_member).update(disabled=True)
+    run = perform(seed, action, user=seed.world.admin)
+    assert run.status == "fail" and "no longer a member" in run.errors[0]
+
+
+def test_update_data(seed):
+    action = seed.action(
+        "Grow", [{"type": "update_data", "config": {"values": {"Number of Employees": 25, "International?": True}}}]
+    )
+    run = perform(seed, action)
+    assert run.status == "success"
+    task = current(seed)
+    assert task["Number of Employees"] == "25" and task["International?"] is True
+
+
+def test_update_data_refused_when_schema_changed(seed):
+    from flows.models import Field
+
+    action = seed.action("Grow", [{"type": "update_data", "config": {"values": {"Company Name": "New"}}}])
+    Field.objects.filter(flow=seed.flow, name="Company Name").delete()
+    run = perform(seed, action)
+    assert run.status == "fail" and "Company Name" in run.errors[0]
+
+
+def test_delete_task_stops_the_run(seed):
+    action = seed.action(
+        "Drop",
+        [{"type": "delete_task", "config": {}}, {"type": "update_data", "config": {"values": {"Company Name": "X"}}}],
+    )
+    run = perform(seed, action)
+    assert run.status == "success"
+    assert not Task.objects.filter(pk=seed.task.pk).exists()
+    assert [s.type for s in run.step_runs.all()] == ["delete_task"]
+
+
+def test_schedule_stage_change_is_durable(seed):
+    action = seed.action("Later", [{"type": "schedule_stage_change", "config": {"stage": "Completed", "days": 3}}])
+    run = perform(seed, action)
+    assert run.status == "success" and current(seed)["Stage"] == "In Progress"
+    scheduled = Run.objects.get(status=Run.Status.WAITING)
+    assert timedelta(days=2, hours=23) < scheduled.wake_at - timezone.now() <= timedelta(days=3)
+    assert run_sweep() == []
+    assert run_execute(scheduled.pk) is None  # not due yet
+    Run.objects.filter(pk=scheduled.pk).update(wake_at=timezone.now() - timedelta(seconds=1))
+    assert run_sweep() == [scheduled.pk]
+    assert run_execute(scheduled.pk).status == "success"
+    assert current(seed)["Stage"] == "Completed"
+
+
+def test_email_notification_with_task_data(seed):
+    action = seed.action(
+        "Tell",
+        [
+            {
+                "type": "email_notification",
+                "config": {
+                    "recipients": ["assignee", "boss@example.com"],
+                    "subject": "{{task.Company Name}} is done",
+                    "body": "Close date {{task.Expected Close Date}}; stage {{task.stage}}; {{task.__class__}}",
+                },
+            }
+        ],
+    )
+    run = perform(seed, action)
+    assert run.status == "success"
+    [message] = mail.outbox
+    assert message.to == ["flowie@example.com", "boss@example.com"]
+    assert message.subject == "Acme Corp is done"
+    assert message.body == "Close date 2020-01-31; stage In Progress; {{task.__class__}}"
+
+
+def test_steps_run_in_order_in_one_go(seed, receiver):
+    action = seed.action(
+        "Chain",
+        [
+            {"type": "update_data", "config": {"values": {"Company Name": "Step 1"}}},
+            {"type": "api_call", "config": {"url": receiver.url}},
+            {"type": "move_to_stage", "config": {"stage": "Completed"}},
+        ],
+    )
+    run = perform(seed, action)
+    assert run.status == "success"
+    import json
+
+    sent = json.loads(receiver.requests[0].body)["task"]
+    assert sent["Company Name"] == "Step 1" and sent["Stage"] == "In Progress"
+    assert current(seed)["Stage"] == "Completed"

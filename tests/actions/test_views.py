@@ -1,0 +1,72 @@
+"""Performing an action from the browser, through the HTMX endpoints (the real browser test lives
+with the builder's end-to-end tests)."""
+
+import pytest
+
+from actions.engine import run_execute
+from actions.models import Run
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_perform_shows_progress_then_success(seed, client, receiver):
+    action = seed.action("Finish", [{"type": "move_to_stage", "config": {"stage": "Completed"}}])
+    client.force_login(seed.world.flow_member)
+    url = f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform"
+    response = client.post(url, **HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    run = Run.objects.get()
+    assert 'data-status="pending"' in html and f"/flows/acme/sales/runs/{run.pk}" in html
+    run_execute(run.pk)
+    response = client.get(f"/flows/acme/sales/runs/{run.pk}", **HX)
+    assert 'data-status="success"' in response.content.decode()
+    assert "task-updated" in response["HX-Trigger"]
+
+
+def test_perform_failure_names_the_step(seed, client, receiver):
+    receiver.set_response(status=500, body=b"nope")
+    action = seed.action("Finish", [{"type": "api_call", "config": {"url": receiver.url}}])
+    client.force_login(seed.world.flow_member)
+    client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform", **HX)
+    run = run_execute(Run.objects.get().pk)
+    html = client.get(f"/flows/acme/sales/runs/{run.pk}", **HX).content.decode()
+    assert 'data-status="fail"' in html and "Step 1 (API Call) failed: the API answered 500: nope" in html
+
+
+def test_navigate_to_board_redirects(seed, client):
+    action = seed.action("Finish", [{"type": "move_to_stage", "config": {"stage": "Completed"}}])
+    action.navigate = "board"
+    action.save()
+    client.force_login(seed.world.flow_member)
+    client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform", **HX)
+    run = run_execute(Run.objects.get().pk)
+    response = client.get(f"/flows/acme/sales/runs/{run.pk}", **HX)
+    assert response["HX-Redirect"] == "/flows/acme/sales"
+
+
+def test_unavailable_action_explains(seed, client):
+    action = seed.action("Start", [{"type": "move_to_stage", "config": {"stage": "In Progress"}}], ["Not Started"])
+    client.force_login(seed.world.flow_member)
+    response = client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform", **HX)
+    assert "not available from stage" in response.content.decode()
+    assert not Run.objects.exists()
+
+
+def test_without_javascript_redirects_to_the_run_page(seed, client):
+    action = seed.action("Finish", [{"type": "move_to_stage", "config": {"stage": "Completed"}}])
+    client.force_login(seed.world.flow_member)
+    response = client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform")
+    run = Run.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/flows/acme/sales/runs/{run.pk}"
+    assert client.get(response["Location"]).status_code == 200
+
+
+def test_outsiders_cannot_perform(seed, client):
+    action = seed.action("Finish", [{"type": "move_to_stage", "config": {"stage": "Completed"}}])
+    client.force_login(seed.world.outsider)
+    response = client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform", **HX)
+    assert response.status_code == 404
+    assert not Run.objects.exists()

@@ -1,0 +1,146 @@
+import base64
+
+import pytest
+
+from flows.models import Field
+from tasks.models import Task
+from tests.factories import FieldFactory
+from tests.tasks.conftest import SALES
+
+pytestmark = pytest.mark.django_db
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def contract(world):
+    return FieldFactory(flow=world.flow, name="Contract", type=Field.Type.FILE)
+
+
+def test_upload_by_base64contents(world, api, contract, media_root):
+    client = api(world.admin)
+    response = client.post(
+        f"{SALES}/tasks",
+        {"Contract": [{"filename": "deal.pdf", "contentType": "application/pdf", "base64contents": b64(b"%PDF-1")}]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    [item] = response.json()["Contract"]
+    assert set(item) == {"blobId", "contentType", "filename"}
+    assert item["filename"] == "deal.pdf" and item["contentType"] == "application/pdf"
+    assert (media_root / "blobs" / item["blobId"]).read_bytes() == b"%PDF-1"
+
+    # Sending the file back by blobId keeps it; adding one appends; omitting it removes it.
+    task_id = response.json()["id"]
+    response = client.patch(
+        f"{SALES}/tasks/{task_id}",
+        {"Contract": [{"blobId": item["blobId"]}, {"filename": "b.txt", "base64contents": b64(b"hi")}]},
+        format="json",
+    )
+    assert response.status_code == 200
+    files = response.json()["Contract"]
+    assert [f["filename"] for f in files] == ["deal.pdf", "b.txt"]
+    assert files[0] == item
+    assert files[1]["contentType"] == "application/octet-stream"
+    response = client.patch(f"{SALES}/tasks/{task_id}", {"Contract": []}, format="json")
+    assert response.json()["Contract"] == []
+    assert str(contract.pk) not in Task.objects.get().data
+
+
+@pytest.mark.parametrize(
+    "item, reason",
+    [
+        ({"filename": "a.txt", "base64contents": "!!not base64!!"}, "base64contents is not valid base64"),
+        ({"base64contents": b64(b"x")}, "each file needs a filename"),
+        ({"filename": "../etc/passwd", "base64contents": b64(b"x")}, "filename must be a plain file name"),
+        ({"filename": "a.txt", "contentType": "text", "base64contents": b64(b"x")}, "contentType must be a MIME"),
+        ({"blobId": "0" * 32}, "unknown blobId"),
+        ({"blobId": "../../x"}, "unknown blobId"),
+    ],
+)
+def test_bad_uploads_are_422(world, api, contract, item, reason):
+    response = api(world.admin).post(f"{SALES}/tasks", {"Contract": [item]}, format="json")
+    assert response.status_code == 422
+    assert response.json()["errors"]["Contract"][0].startswith(reason)
+
+
+def test_files_are_capped_at_10_mib(world, api, contract, monkeypatch):
+    monkeypatch.setattr("tasks.values.FILE_MAX_BYTES", 4)
+    response = api(world.admin).post(
+        f"{SALES}/tasks", {"Contract": [{"filename": "a.bin", "base64contents": b64(b"12345")}]}, format="json"
+    )
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"Contract": ["each file must be at most 10 MiB"]}}
+
+
+def test_a_blob_of_another_task_cannot_be_borrowed(world, api, contract):
+    client = api(world.admin)
+    first = client.post(
+        f"{SALES}/tasks", {"Contract": [{"filename": "a.txt", "base64contents": b64(b"secret")}]}, format="json"
+    ).json()
+    response = client.post(f"{SALES}/tasks", {"Contract": [{"blobId": first["Contract"][0]["blobId"]}]}, format="json")
+    assert response.status_code == 422
+
+
+@pytest.fixture
+def files_server(settings):
+    """A real loopback file server; the outbound boundary lets only 127.0.0.1 through."""
+    from tests.receivers import Receiver, Reply
+
+    def handler(req):
+        if req.path.startswith("/missing"):
+            return Reply(404)
+        if req.path.startswith("/huge"):
+            return Reply(200, b"x" * 4096, headers={"Content-Type": "application/octet-stream"})
+        return Reply(200, b"remote bytes", headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    with Receiver(handler=handler) as receiver:
+        yield receiver
+
+
+def test_upload_by_remote_url_goes_through_the_outbound_boundary(world, api, contract, files_server, media_root):
+    url = files_server.url_for("/docs/report%201.txt")
+    response = api(world.admin).post(f"{SALES}/tasks", {"Contract": [{"remoteUrl": url}]}, format="json")
+    assert response.status_code == 201, response.json()
+    [item] = response.json()["Contract"]
+    assert item["filename"] == "report 1.txt"
+    assert item["contentType"] == "text/plain"
+    assert [(r.method, r.path) for r in files_server.requests] == [("GET", "/docs/report%201.txt")]
+    assert (media_root / "blobs" / item["blobId"]).read_bytes() == b"remote bytes"
+
+
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/missing", "could not fetch remoteUrl: it answered 404"),
+        ("/huge", "could not fetch remoteUrl: the file is larger than the download limit"),
+    ],
+)
+def test_remote_url_failures_are_422(world, api, contract, files_server, settings, path, reason):
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 1024
+    url = files_server.url_for(path)
+    response = api(world.admin).post(f"{SALES}/tasks", {"Contract": [{"remoteUrl": url}]}, format="json")
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"Contract": [reason]}}
+
+
+def test_remote_url_to_a_refused_address_is_422_and_never_sent(world, api, contract, files_server, settings):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    response = api(world.admin).post(
+        f"{SALES}/tasks", {"Contract": [{"remoteUrl": files_server.url_for("/x")}]}, format="json"
+    )
+    assert response.status_code == 422
+    [reason] = response.json()["errors"]["Contract"]
+    assert reason.startswith("could not fetch remoteUrl: address 127.0.0.1 is not allowed")
+    assert files_server.requests == []
+
+
+def test_remote_url_must_be_http(world, api, contract):
+    response = api(world.admin).post(
+        f"{SALES}/tasks", {"Contract": [{"remoteUrl": "file:///etc/passwd"}]}, format="json"
+    )
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"Contract": ["remoteUrl must be an http(s) URL"]}}
