@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from actions.models import Run, StepRun
@@ -137,20 +138,12 @@ def run_claim(run_id: int, owner: str) -> Run | None:
         if run.task_id:
             # The task row lock makes the "is another run busy on this task" check race-free.
             list(Task.objects.select_for_update().filter(pk=run.task_id).values_list("pk", flat=True))
-            busy = (
-                Run.objects.filter(task_id=run.task_id, status=Run.Status.RUNNING, lease_expires_at__gt=now)
-                .exclude(pk=run.pk)
-                .exists()
-            )
-            if busy:
-                return None
-            earlier = (
-                Run.objects.filter(task_id=run.task_id, status=Run.Status.PENDING, pk__lt=run.pk)
-                .exclude(pk=run.pk)
-                .exists()
-            )
-            if earlier and run.status == Run.Status.PENDING:
-                # First come, first served on one task: the earlier run goes first.
+            # One query for both reasons to stand back: another run holds a live lease on the task,
+            # or (first come, first served) an earlier run on it is still pending.
+            blocking = Q(status=Run.Status.RUNNING, lease_expires_at__gt=now)
+            if run.status == Run.Status.PENDING:
+                blocking |= Q(status=Run.Status.PENDING, pk__lt=run.pk)
+            if Run.objects.filter(blocking, task_id=run.task_id).exclude(pk=run.pk).exists():
                 return None
         run.status = Run.Status.RUNNING
         run.lease_owner = owner
@@ -168,27 +161,30 @@ def _still_ours(run: Run, owner: str) -> Run | None:
 # ---------------------------------------------------------------- executing
 
 
-def run_execute(run_id: int, *, owner: str | None = None) -> Run | None:
-    """Claim the run and execute its steps until it ends, waits, or loses its lease."""
+def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -> Run | None:
+    """Claim the run and execute its steps until it ends, waits, or loses its lease.
+
+    Consecutive steps run in one go on the run row already in hand: every step records itself in
+    a transaction that first re-checks the lease under a row lock (`_still_ours`), so the run's
+    cursor and status in memory are the database's and need no reload between steps.
+    `reload=False` (the worker) skips reading the finished run back for the caller."""
     owner = owner or f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
     run = run_claim(run_id, owner)
     if run is None:
         return None
+    cache: dict[str, Any] = {}
     try:
         while True:
             step = step_at(run.program, run.cursor)
             if step is None:
                 _finish(run, owner, Run.Status.SUCCESS)
                 break
-            outcome = _execute_step(run, owner, step)
+            outcome = _execute_step(run, owner, step, cache)
             if outcome != "next":
-                break
-            run.refresh_from_db(fields=["cursor", "status", "lease_owner"])
-            if run.lease_owner != owner or run.status != Run.Status.RUNNING:
                 break
     finally:
         _wake_next_on_task(run)
-    return Run.objects.filter(pk=run.pk).first()
+    return Run.objects.filter(pk=run.pk).first() if reload else run
 
 
 def _load_task(run: Run):
@@ -196,20 +192,36 @@ def _load_task(run: Run):
 
     if not run.task_id:
         return None
-    return Task.objects.select_related("flow", "stage", "assignee").filter(pk=run.task_id).first()
+    # The flow and its organization come along: steps read both, and a step may change the task,
+    # so the task itself is read fresh for every step.
+    return Task.objects.select_related("flow__organization", "stage", "assignee").filter(pk=run.task_id).first()
 
 
-def _execute_step(run: Run, owner: str, step: dict) -> str:
+def _load_flow(run: Run, task, cache: dict):
+    from flows.models import Flow
+
+    if task is not None and task.flow_id == run.flow_id:
+        cache["flow"] = task.flow
+    elif "flow" not in cache:
+        cache["flow"] = Flow.objects.select_related("organization").get(pk=run.flow_id)
+    return cache["flow"]
+
+
+def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -> str:
     """Run one step and record it. Returns "next", "wait", "fail", "stop" or "lost"."""
     path = cursor_path(run.cursor)
     step_type_name = step.get("type", "")
-    step_run, _ = StepRun.objects.get_or_create(
+    # A first attempt is recorded as running in the same INSERT that creates the record.
+    step_run, created = StepRun.objects.get_or_create(
         run=run,
         path=path,
         defaults={
             "step_id": str(step.get("id", "")),
             "type": step_type_name,
             "idempotency_key": f"run_{run.pk}_step_{path}",
+            "attempts": 1,
+            "status": StepRun.Status.RUNNING,
+            "started_at": timezone.now(),
         },
     )
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
@@ -221,16 +233,16 @@ def _execute_step(run: Run, owner: str, step: dict) -> str:
             _advance(run, owner)
         return "next"
 
-    step_run.attempts += 1
-    step_run.status = StepRun.Status.RUNNING
-    step_run.started_at = step_run.started_at or timezone.now()
-    step_run.save(update_fields=["attempts", "status", "started_at"])
+    if not created:
+        # Another attempt (after a crash, a lost lease or a retry): count it before calling out.
+        step_run.attempts += 1
+        step_run.status = StepRun.Status.RUNNING
+        step_run.started_at = step_run.started_at or timezone.now()
+        step_run.save(update_fields=["attempts", "status", "started_at"])
 
     started = time.monotonic()
     task = _load_task(run)
-    from flows.models import Flow
-
-    flow = Flow.objects.select_related("organization").get(pk=run.flow_id)
+    flow = _load_flow(run, task, cache if cache is not None else {})
     ctx = StepContext(
         run=run,
         flow=flow,
@@ -239,7 +251,8 @@ def _execute_step(run: Run, owner: str, step: dict) -> str:
         path=path,
         idempotency_key=step_run.idempotency_key,
         attempt=step_run.attempts,
-        depth=run.depth,
+        # Changes a workflow makes are one link further down the chain than its trigger.
+        depth=run.depth + 1 if run.kind == Run.Kind.WORKFLOW else run.depth,
         trigger=run.context,
     )
     try:

@@ -14,10 +14,12 @@ logger = logging.getLogger(__name__)
 
 
 def run_wake(run_id: int) -> None:
-    run_execute(run_id)
+    run_execute(run_id, reload=False)
 
 
 _sweeper_started = threading.Event()
+# Overdue tasks are looked for once a minute per worker process.
+OVERDUE_EVERY = 60.0
 
 
 def start_sweeper(**kwargs) -> None:
@@ -33,11 +35,17 @@ def start_sweeper(**kwargs) -> None:
 
 
 def _sweep_forever(interval: float) -> None:
+    from workflows.jobs import overdue_sweep
+
     # Spread the workers' sweeps over the interval instead of all at once.
     time.sleep(random.uniform(0, interval))
+    next_overdue = time.monotonic() + random.uniform(0, OVERDUE_EVERY)
     while True:
         try:
             run_sweep()
+            if time.monotonic() >= next_overdue:
+                next_overdue = time.monotonic() + OVERDUE_EVERY
+                overdue_sweep()
         except Exception:  # the database may be down for a while; keep trying
             logger.warning("sweep failed; retrying", exc_info=True)
         finally:

@@ -130,3 +130,52 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.path} ({self.status})"
+
+
+class FlowVersion(models.Model):
+    """One saved state of a flow's design (its stages, and its actions with their steps).
+
+    Every write of an action (builder Save, API, restore) records one, so a run can say which
+    design it ran and an earlier design can be restored. Step configs are kept as stored:
+    secret header values stay encrypted in the snapshot.
+    """
+
+    class Source(models.TextChoices):
+        BUILDER = "builder", "Flow Builder"
+        API = "api", "API"
+        RESTORE = "restore", "Restore"
+        SYSTEM = "system", "System"
+
+    flow = models.ForeignKey("flows.Flow", on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField(default=dict)
+    summary = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["flow_id", "-number"]
+        constraints = [models.UniqueConstraint(fields=["flow", "number"], name="unique_flow_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.flow} v{self.number}"
+
+
+class BuilderDraft(models.Model):
+    """A person's unsaved edits in the Flow Builder, kept server-side per (flow, person) so every
+    builder interaction is a small request and nothing is lost on a reload. Saved through the
+    action services, then rebuilt from the database."""
+
+    flow = models.ForeignKey("flows.Flow", on_delete=models.CASCADE, related_name="builder_drafts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "user"], name="unique_builder_draft")]
+
+    def __str__(self) -> str:
+        return f"Draft of {self.flow} by {self.user}"

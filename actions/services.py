@@ -9,6 +9,7 @@ from django.db import transaction
 from actions.engine import run_create
 from actions.models import Action, Run, Step
 from actions.steps.base import StepConfigError, get_step_type
+from actions.versions import flow_design_version, flow_version_record
 from flows.models import Flow, User
 from flows.selectors import flow_can_edit, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
@@ -138,24 +139,36 @@ def _write(action: Action, cleaned: dict) -> Action:
     return action
 
 
-def action_create(*, flow: Flow, actor: User, data: Any) -> Action:
+def action_create(*, flow: Flow, actor: User, data: Any, record_version: bool = True) -> Action:
+    """Create an action. Records a new version of the flow's design unless the caller (the builder's
+    Save, a restore) writes several actions and records one version for all of them."""
     _require_editor(flow, actor)
     cleaned = action_validate(flow=flow, data=data)
     with transaction.atomic():
         position = flow.actions.count()
-        return _write(Action(flow=flow, position=position), cleaned)
+        action = _write(Action(flow=flow, position=position), cleaned)
+        if record_version:
+            flow_version_record(flow=flow, actor=actor, summary=f'Created action "{action.name}"', source="api")
+        return action
 
 
-def action_update(*, action: Action, actor: User, data: Any) -> Action:
+def action_update(*, action: Action, actor: User, data: Any, record_version: bool = True) -> Action:
     _require_editor(action.flow, actor)
     cleaned = action_validate(flow=action.flow, data=data, action=action)
     with transaction.atomic():
-        return _write(action, cleaned)
+        action = _write(action, cleaned)
+        if record_version:
+            flow_version_record(flow=action.flow, actor=actor, summary=f'Changed action "{action.name}"', source="api")
+        return action
 
 
-def action_delete(*, action: Action, actor: User) -> None:
+def action_delete(*, action: Action, actor: User, record_version: bool = True) -> None:
     _require_editor(action.flow, actor)
-    action.delete()
+    flow, name = action.flow, action.name
+    with transaction.atomic():
+        action.delete()
+        if record_version:
+            flow_version_record(flow=flow, actor=actor, summary=f'Deleted action "{name}"', source="api")
 
 
 def action_is_available(*, action: Action, task) -> bool:
@@ -195,7 +208,7 @@ def action_perform(*, action: Action, task, actor: User, performed_by: User | No
             task=task,
             name=action.name,
             program=program,
-            version=getattr(action.flow, "design_version", 1) or 1,
+            version=flow_design_version(action.flow),
             action=action,
             performed_by=performed_by or actor,
         )

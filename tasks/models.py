@@ -102,3 +102,28 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message[:60]
+
+
+class TaskLink(models.Model):
+    """A directed link between tasks, possibly across flows: a follow-up task, the opportunity a
+    lead became, the project an opportunity became, a task that belongs to a project."""
+
+    class Relation(models.TextChoices):
+        FOLLOW_UP = "follow_up"
+        OPPORTUNITY = "opportunity"
+        PROJECT = "project"
+        PROJECT_TASK = "project_task"
+
+    from_task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="links_out")
+    to_task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="links_in")
+    relation = models.CharField(max_length=20, choices=Relation.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["from_task", "to_task", "relation"], name="unique_task_link"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_task_id} -{self.relation}-> {self.to_task_id}"

@@ -40,3 +40,28 @@ class WorkflowAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_type} #{self.sort_order}"
+
+
+class RoundRobinCursor(models.Model):
+    """Where a round-robin assignment continues; locked per assignment so concurrent runs
+    hand out people fairly."""
+
+    workflow_action = models.OneToOneField(WorkflowAction, on_delete=models.CASCADE, related_name="cursor")
+    position = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.workflow_action_id} at {self.position}"
+
+
+class OverdueMark(models.Model):
+    """Remembers that task_overdue fired for a task's due date, so it fires once per due date."""
+
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="+")
+    due = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "due"], name="unique_overdue_mark")]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} overdue for {self.due}"

@@ -1,0 +1,217 @@
+"""Every trigger type, caused the way people cause them: through the Task API."""
+
+import datetime
+
+import pytest
+
+from actions.engine import run_execute
+from actions.models import Run
+from tasks.models import Task, TaskLink
+from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
+from workflows.jobs import overdue_sweep
+
+pytestmark = pytest.mark.django_db
+
+NOTE = [{"actionType": "move_to_stage", "config": {"stage": "{stage}"}}]
+
+
+def workflow(api, admin, module, trigger, filters=None, actions=None):
+    response = api(admin).post(
+        "/api/workflows",
+        {
+            "name": f"On {trigger}",
+            "triggerModule": module,
+            "triggerType": trigger,
+            "triggerFilters": filters or {},
+            "actions": actions or [],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()["id"]
+
+
+def runs_of(workflow_id):
+    return list(Run.objects.filter(workflow_id=workflow_id))
+
+
+def tasks_url(flow):
+    return f"/api/flows/acme/{flow.parameterized_name}/tasks"
+
+
+@pytest.fixture
+def client(crm, api):
+    return api(crm.world.admin)
+
+
+def create(client, flow, data):
+    response = client.post(tasks_url(flow), data, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def update(client, flow, task_id, data):
+    response = client.patch(f"{tasks_url(flow)}/{task_id}", data, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    "module,trigger,flow_attr",
+    [
+        ("leads", "lead_created", "leads"),
+        ("contacts", "contact_created", "contacts"),
+        ("accounts", "account_created", "accounts"),
+        ("opportunities", "opportunity_created", "opportunities"),
+        ("tasks", "task_created", "tasks"),
+        ("projects", "project_created", "projects"),
+    ],
+)
+def test_created(crm, api, client, django_capture_on_commit_callbacks, module, trigger, flow_attr):
+    wf = workflow(api, crm.world.admin, module, trigger)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = create(client, getattr(crm, flow_attr), {})
+    [run] = runs_of(wf)
+    assert run.task_id == task["id"] and run.context["event"]["type"] == trigger
+
+
+def test_filters_decide(crm, api, client, django_capture_on_commit_callbacks):
+    wf = workflow(
+        api,
+        crm.world.admin,
+        "leads",
+        "lead_created",
+        {"logic": "AND", "conditions": [{"field": "source", "operator": "equals", "value": "website"}]},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        create(client, crm.leads, {"Source": "referral"})
+        create(client, crm.leads, {"Source": "Website"})
+    assert len(runs_of(wf)) == 1
+
+
+@pytest.mark.parametrize(
+    "module,trigger,flow_attr,change",
+    [
+        ("leads", "lead_updated", "leads", {"Company Name": "New"}),
+        ("contacts", "contact_updated", "contacts", {"Name": "X"}),
+        ("accounts", "account_updated", "accounts", {"Name": "X"}),
+        ("opportunities", "opportunity_updated", "opportunities", {"Amount": "5"}),
+        ("tasks", "task_updated", "tasks", {"Title": "X"}),
+        ("projects", "project_updated", "projects", {"Company Name": "X"}),
+        ("leads", "lead_stage_changed", "leads", {"Stage": "Contacted"}),
+        ("opportunities", "opportunity_stage_changed", "opportunities", {"Stage": "Won"}),
+        ("projects", "project_status_changed", "projects", {"Stage": "Active"}),
+        ("leads", "lead_score_changed", "leads", {"Score": 50}),
+        ("leads", "lead_converted", "leads", {"Stage": "Converted"}),
+        ("opportunities", "opportunity_won", "opportunities", {"Stage": "Won"}),
+        ("opportunities", "opportunity_lost", "opportunities", {"Stage": "Lost"}),
+        ("tasks", "task_completed", "tasks", {"Stage": "Done"}),
+        ("projects", "project_completed", "projects", {"Stage": "Delivered"}),
+        ("leads", "lead_assigned", "leads", {"Assigned To": "flowie@example.com"}),
+        ("contacts", "contact_assigned", "contacts", {"Assigned To": "flowie@example.com"}),
+        ("accounts", "account_assigned", "accounts", {"Assigned To": "flowie@example.com"}),
+        ("opportunities", "opportunity_assigned", "opportunities", {"Assigned To": "flowie@example.com"}),
+    ],
+)
+def test_changes(crm, api, client, django_capture_on_commit_callbacks, module, trigger, flow_attr, change):
+    flow = getattr(crm, flow_attr)
+    task = create(client, flow, {})
+    wf = workflow(api, crm.world.admin, module, trigger)
+    with django_capture_on_commit_callbacks(execute=True):
+        update(client, flow, task["id"], change)
+    [run] = runs_of(wf)
+    assert run.task_id == task["id"]
+    assert run.context["changed"] == list(change)
+
+
+def test_unrelated_changes_do_not_fire(crm, api, client, django_capture_on_commit_callbacks):
+    task = create(client, crm.leads, {})
+    stage_wf = workflow(api, crm.world.admin, "leads", "lead_stage_changed")
+    score_wf = workflow(api, crm.world.admin, "leads", "lead_score_changed")
+    won_wf = workflow(api, crm.world.admin, "opportunities", "opportunity_won")
+    with django_capture_on_commit_callbacks(execute=True):
+        update(client, crm.leads, task["id"], {"Company Name": "Still new"})
+        update(client, crm.leads, task["id"], {"Assigned To": None})
+    assert runs_of(stage_wf) == runs_of(score_wf) == runs_of(won_wf) == []
+
+
+def test_change_operators_see_old_and_new(crm, api, client, django_capture_on_commit_callbacks):
+    task = create(client, crm.leads, {"Score": 10})
+    wf = workflow(
+        api,
+        crm.world.admin,
+        "leads",
+        "lead_score_changed",
+        {
+            "logic": "AND",
+            "conditions": [
+                {"field": "Score", "operator": "changed_from", "value": "10"},
+                {"field": "score", "operator": "greater_than", "value": 40},
+            ],
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        update(client, crm.leads, task["id"], {"Score": 30})
+        update(client, crm.leads, task["id"], {"Score": 10})
+        update(client, crm.leads, task["id"], {"Score": 90})
+    [run] = runs_of(wf)
+    assert run.context["old"] == {"Score": "10"}
+
+
+def test_inactive_workflows_and_other_flows_do_not_fire(crm, api, client, django_capture_on_commit_callbacks):
+    wf = workflow(api, crm.world.admin, "leads", "lead_created")
+    api(crm.world.admin).patch(f"/api/workflows/{wf}/toggle")
+    with django_capture_on_commit_callbacks(execute=True):
+        create(client, crm.leads, {})
+        create(client, crm.tasks, {})
+    assert runs_of(wf) == []
+
+
+def test_overdue_fires_once_per_due_date(crm, api, client, django_capture_on_commit_callbacks):
+    wf = workflow(api, crm.world.admin, "tasks", "task_overdue")
+    project_wf = workflow(api, crm.world.admin, "projects", "project_task_overdue")
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+    late = create(client, crm.tasks, {"Title": "Late", "Due Date": yesterday})
+    create(client, crm.tasks, {"Title": "Fine", "Due Date": tomorrow})
+    create(client, crm.tasks, {"Title": "Done", "Due Date": yesterday, "Stage": "Done"})
+    project = create(client, crm.projects, {"Company Name": "Big build"})
+    TaskLink.objects.create(from_task_id=project["id"], to_task_id=late["id"], relation=TaskLink.Relation.PROJECT_TASK)
+    assert overdue_sweep() == 1
+    assert overdue_sweep() == 0
+    [run] = runs_of(wf)
+    assert run.task_id == late["id"] and run.context["event"]["type"] == "task_overdue"
+    [project_run] = runs_of(project_wf)
+    assert project_run.task_id == project["id"] and project_run.context["event"]["task"] == late["id"]
+    earlier = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
+    update(client, crm.tasks, late["id"], {"Due Date": earlier})
+    assert overdue_sweep() == 1
+    assert len(runs_of(wf)) == 2
+
+
+def test_workflow_loops_are_bounded(crm, api, client, django_capture_on_commit_callbacks, settings):
+    """A workflow that updates its own trigger's field would loop forever; the chain stops at
+    MAX_WORKFLOW_DEPTH with a failed run saying why."""
+    settings.MAX_WORKFLOW_DEPTH = 3
+    wf = workflow(
+        api,
+        crm.world.admin,
+        "leads",
+        "lead_updated",
+        actions=[{"actionType": "update_data", "config": {"values": {"Company Name": "Loop"}}}],
+    )
+    task = create(client, crm.leads, {"Company Name": "Start", "Score": 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        update(client, crm.leads, task["id"], {"Score": 2})
+    # Each run's change is a new update event; alternate the value so every run changes something.
+    for _ in range(10):
+        pending = Run.objects.filter(workflow_id=wf, status=Run.Status.PENDING).order_by("pk").first()
+        if pending is None:
+            break
+        Task.objects.filter(pk=task["id"]).update(data={})  # make the next run's update a real change
+        with django_capture_on_commit_callbacks(execute=True):
+            run_execute(pending.pk)
+    runs = list(Run.objects.filter(workflow_id=wf).order_by("pk"))
+    assert [r.depth for r in runs] == [0, 1, 2, 3]
+    assert [r.status for r in runs] == ["success", "success", "success", "fail"]
+    assert "limit is 3" in runs[-1].errors[0]

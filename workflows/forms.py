@@ -1,0 +1,653 @@
+"""The workflow editor's form: the in-progress workflow lives in the form itself.
+
+Every input is named by the path the Workflows API uses for the same value ("name",
+"triggerFilters.conditions[1].conditions[0].field", "actions[2].config.url"), so the editor can
+post the whole form back at any time (to add a condition, move an action, save) without losing
+what the person typed, and an error key from the services names the input it belongs to.
+
+Three shapes, one module:
+
+* the *state* is what the form holds: the API's tree, but with text where people type text
+  (a JSON body, comma-separated tags, field/value rows as a list);
+* the *payload* is the API's camelCase dict that workflow_create / workflow_update validate;
+* the *view* is the state annotated for the template: each node's path, choices and errors.
+
+A name may end with ":bool" (hidden "0" plus a checkbox "1") or ":list" (a multiple select).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from actions.steps.base import StepConfigError, get_step_type, step_types
+from flows.models import Flow, Organization
+from workflows.conditions import LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS
+from workflows.modules import module_flow
+from workflows.selectors import workflow_field_types
+from workflows.triggers import TRIGGERS
+
+ROOTS = {"name", "description", "triggerModule", "triggerType", "flowId", "isActive", "triggerFilters", "actions"}
+BUILTIN_FIELDS = ("Stage", "Assigned To", "Tags")
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+MAX_INDEX = 500  # a posted index beyond this is not from our form
+MAX_TOKENS = 80
+
+# Action types with a form of their own: the partial of templates/workflows/editor.html that
+# renders their config. Any other workflow step type is edited as JSON.
+CONFIG_FORMS = {
+    "assign_owner": "config_assign_owner",
+    "create_task": "config_create_task",
+    "update_field": "config_update_field",
+    "add_tag": "config_add_tag",
+    "send_notification": "config_send_notification",
+    "send_email": "config_send_email",
+    "send_sms": "config_message",
+    "send_whatsapp": "config_message",
+    "webhook": "config_webhook",
+    "wait": "config_wait",
+    "branch": "config_branch",
+    "create_opportunity": "config_convert",
+    "create_project": "config_convert",
+}
+# Config keys that hold field/value rows in the state and an object in the payload.
+ROW_TYPES = {"update_field", "create_task", "create_opportunity", "create_project"}
+TARGET_MODULE = {"create_task": "tasks", "create_opportunity": "opportunities", "create_project": "projects"}
+ALGORITHMS = (("round_robin", "Round robin"), ("least_loaded", "Least loaded"))
+WAIT_UNITS = ("seconds", "minutes", "hours", "days")
+METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
+OPERATOR_LABELS = {op: op.replace("_", " ") for op in OPERATORS}
+
+
+# --- form -> state ---------------------------------------------------------------------------------
+
+
+def _tokens(path: str) -> list[str | int] | None:
+    tokens: list[str | int] = []
+    pos = 0
+    for match in _TOKEN.finditer(path):
+        if match.start() != pos and path[pos : match.start()] != ".":
+            return None
+        pos = match.end()
+        name, index = match.groups()
+        if index is not None:
+            if int(index) > MAX_INDEX:
+                return None
+            tokens.append(int(index))
+        else:
+            tokens.append(name)
+    return tokens if tokens and pos == len(path) else None
+
+
+def _listify(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node and all(isinstance(key, int) for key in node):
+            return [_listify(node[key]) for key in sorted(node)]
+        return {key: _listify(value) for key, value in node.items() if not isinstance(key, int)}
+    return node
+
+
+def state_from_post(post) -> dict:
+    """The editor state from the posted form (a QueryDict)."""
+    tree: dict = {}
+    for key in post:
+        path, _, marker = key.partition(":")
+        tokens = _tokens(path)
+        # Deeper than any editor can nest (5 groups in 5 branches): not from our form, and it
+        # must not make the recursion below run out of stack.
+        if not tokens or tokens[0] not in ROOTS or len(tokens) > MAX_TOKENS:
+            continue
+        if marker == "bool":
+            value: Any = "1" in post.getlist(key)
+        elif marker == "list":
+            value = [int(v) if v.isdigit() else v for v in post.getlist(key) if v]
+        else:
+            value = post.get(key, "")
+        node = tree
+        for token in tokens[:-1]:
+            child = node.get(token)
+            if not isinstance(child, dict):
+                child = node[token] = {}
+            node = child
+        node[tokens[-1]] = value
+    return normalize_state(_listify(tree))
+
+
+def new_condition() -> dict:
+    return {"field": "", "operator": "equals", "value": ""}
+
+
+def new_group() -> dict:
+    return {"logic": "AND", "conditions": [new_condition()]}
+
+
+def _group_state(group: Any) -> dict:
+    group = group if isinstance(group, dict) else {}
+    items = group.get("conditions") if isinstance(group.get("conditions"), list) else []
+    conditions = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "logic" in item or "conditions" in item:
+            conditions.append(_group_state(item))
+        else:
+            conditions.append(
+                {
+                    "field": _text(item.get("field")),
+                    "operator": _text(item.get("operator")) or "equals",
+                    "value": _text(item.get("value")),
+                }
+            )
+    logic = str(group.get("logic") or "AND").upper()
+    return {"logic": logic, "conditions": conditions}
+
+
+def _rows(value: Any, keys: tuple[str, ...]) -> list[dict]:
+    rows = []
+    for row in value if isinstance(value, list) else []:
+        if isinstance(row, dict):
+            row = {key: row.get(key, False if key == "secret" else "") for key in keys}
+            if any(row[key] for key in keys if key != "secret"):
+                rows.append(row)
+    return rows
+
+
+def _action_state(item: Any) -> dict:
+    item = item if isinstance(item, dict) else {}
+    action_type = _text(item.get("actionType"))
+    config = item.get("config")
+    if action_type not in CONFIG_FORMS:
+        config = config if isinstance(config, str) else "{}"
+    elif not isinstance(config, dict):
+        config = {}
+    else:
+        config = dict(config)
+        if action_type in ROW_TYPES:
+            config["fields"] = _rows(config.get("fields"), ("name", "value"))
+        if action_type == "webhook":
+            config["headers"] = _rows(config.get("headers"), ("name", "value", "secret"))
+        if action_type == "branch":
+            config.update(_group_state(config))
+            for label in ("then", "else"):
+                config[label] = [_action_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
+    state = {"actionType": action_type, "config": config}
+    if item.get("id"):
+        state["id"] = str(item["id"])
+    return state
+
+
+def normalize_state(tree: dict) -> dict:
+    """Fill what an empty part of the form leaves out (no conditions, no actions, no rows)."""
+    return {
+        "name": _text(tree.get("name")),
+        "description": _text(tree.get("description")),
+        "triggerModule": _text(tree.get("triggerModule")),
+        "triggerType": _text(tree.get("triggerType")),
+        "flowId": _text(tree.get("flowId")),
+        "isActive": tree.get("isActive") is True,
+        "triggerFilters": _group_state(tree.get("triggerFilters")),
+        "actions": [_action_state(item) for item in tree.get("actions") or [] if isinstance(item, dict)],
+    }
+
+
+# --- API object -> state ---------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(_text(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _config_state(action_type: str, config: dict) -> dict | str:
+    if action_type not in CONFIG_FORMS:
+        return json.dumps(config, indent=2)
+    config = dict(config or {})
+    if action_type == "update_field":
+        fields = config.pop("fields", None) or {}
+        if "field" in config:
+            fields = {config.pop("field"): config.pop("value", "")}
+        config["fields"] = [{"name": name, "value": _text(value)} for name, value in fields.items()]
+    elif action_type in ROW_TYPES:
+        config["fields"] = [
+            {"name": name, "value": _text(value)} for name, value in (config.get("fields") or {}).items()
+        ]
+    if action_type == "add_tag":
+        config = {"tags": _text(config.get("tags") if "tags" in config else config.get("tag"))}
+    if action_type in ("send_email",):
+        config["to"] = _text(config.get("to"))
+    if action_type in ("create_task",):
+        config["assignTo"] = _text(config.get("assignTo"))
+    if action_type == "webhook":
+        body = config.get("body")
+        config["body"] = "" if body is None else json.dumps(body, indent=2)
+        config["maxAttempts"] = _text(config.get("maxAttempts"))
+        config["headers"] = [
+            {"name": h.get("name", ""), "value": h.get("value", ""), "secret": bool(h.get("secret"))}
+            for h in config.get("headers") or []
+        ]
+    if action_type == "wait":
+        config["duration"] = _text(config.get("duration"))
+    if action_type == "branch":
+        config.update(_group_state(config))
+        for label in ("then", "else"):
+            config[label] = [_nested_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
+    return config
+
+
+def _nested_state(item: dict) -> dict:
+    action_type = item.get("actionType") or item.get("type") or ""
+    return {"actionType": action_type, "config": _config_state(action_type, item.get("config") or {})}
+
+
+def state_from_workflow(data: dict) -> dict:
+    """The editor state from workflow_json (secrets already masked there)."""
+    return {
+        "name": data["name"],
+        "description": data["description"],
+        "triggerModule": data["triggerModule"],
+        "triggerType": data["triggerType"],
+        "flowId": _text(data.get("flowId")),
+        "isActive": data["isActive"],
+        "triggerFilters": _group_state(data.get("triggerFilters")),
+        "actions": [
+            {
+                "id": action["id"],
+                "actionType": action["actionType"],
+                "config": _config_state(action["actionType"], action["config"]),
+            }
+            for action in data["actions"]
+        ],
+    }
+
+
+def blank_state(module: str = "leads") -> dict:
+    return {
+        "name": "",
+        "description": "",
+        "triggerModule": module,
+        "triggerType": TRIGGERS[module][0],
+        "flowId": "",
+        "isActive": True,
+        "triggerFilters": {"logic": "AND", "conditions": []},
+        "actions": [],
+    }
+
+
+# --- state -> payload ------------------------------------------------------------------------------
+
+
+def _filter_payload(group: dict) -> dict:
+    conditions = []
+    for item in group["conditions"]:
+        if "logic" in item:
+            conditions.append(_filter_payload(item))
+            continue
+        operator = item["operator"]
+        value: Any = item["value"]
+        if operator in NO_VALUE_OPERATORS:
+            value = None
+        elif operator in LIST_OPERATORS:
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        conditions.append({"field": item["field"], "operator": operator, "value": value})
+    return {"logic": group["logic"], "conditions": conditions}
+
+
+def _row_object(rows: list[dict]) -> dict:
+    return {row["name"].strip(): row["value"] for row in rows if row["name"].strip()}
+
+
+def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> Any:
+    if isinstance(config, str):
+        try:
+            return json.loads(config or "{}")
+        except ValueError as exc:
+            errors[f"{path}.config"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
+            return {}
+    out = dict(config)
+    if action_type == "update_field":
+        fields = _row_object(out.pop("fields", []))
+        if len(fields) == 1:
+            [(name, value)] = fields.items()
+            out.update({"field": name, "value": value})
+        elif fields:
+            out["fields"] = fields
+        else:
+            out.update({"field": "", "value": ""})
+    elif action_type in ROW_TYPES:
+        out["fields"] = _row_object(out.get("fields") or [])
+    if action_type == "add_tag":
+        out = {"tags": [tag.strip() for tag in str(out.get("tags", "")).split(",") if tag.strip()]}
+    if action_type == "webhook":
+        out["headers"] = [
+            {"name": h["name"].strip(), "value": h["value"], "secret": bool(h["secret"])} for h in out["headers"]
+        ]
+        body = (out.pop("body", "") or "").strip()
+        if body:
+            try:
+                out["body"] = json.loads(body)
+            except ValueError as exc:
+                errors[f"{path}.config.body"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
+        attempts = str(out.pop("maxAttempts", "") or "").strip()
+        if attempts:
+            out["maxAttempts"] = int(attempts) if attempts.lstrip("-").isdigit() else attempts
+    if action_type == "branch":
+        out.update(_filter_payload(out))
+        for label in ("then", "else"):
+            out[label] = _actions_payload(out.get(label) or [], f"{path}.config.{label}", errors, top=False)
+    if action_type in ("create_task", "create_opportunity", "create_project"):
+        for key in ("stage", "assignTo"):
+            if key in out and not str(out[key]).strip():
+                del out[key]
+    return out
+
+
+def _actions_payload(actions: list[dict], path: str, errors: dict, *, top: bool) -> list[dict]:
+    out = []
+    for index, action in enumerate(actions):
+        item: dict[str, Any] = {
+            "actionType": action["actionType"],
+            "config": _config_payload(action["actionType"], action["config"], f"{path}[{index}]", errors),
+        }
+        if top:
+            if action.get("id"):
+                item["id"] = action["id"]
+            item["sortOrder"] = index + 1
+        out.append(item)
+    return out
+
+
+def payload_from_state(state: dict) -> tuple[dict, dict[str, list[str]]]:
+    """The API payload for workflow_create / workflow_update, and errors found before it (bad JSON)."""
+    errors: dict[str, list[str]] = {}
+    payload = {
+        "name": state["name"],
+        "description": state["description"],
+        "triggerModule": state["triggerModule"],
+        "triggerType": state["triggerType"],
+        "flowId": state["flowId"] or None,
+        "isActive": state["isActive"],
+        "triggerFilters": _filter_payload(state["triggerFilters"]),
+        "actions": _actions_payload(state["actions"], "actions", errors, top=True),
+    }
+    return payload, errors
+
+
+# --- editing operations (buttons that post the form back) -------------------------------------------
+
+
+def _locate(state: dict, path: str) -> Any:
+    tokens = _tokens(path)
+    if not tokens:
+        return None
+    node: Any = state
+    for token in tokens:
+        try:
+            node = node[token]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _parent(state: dict, path: str) -> tuple[list | None, int]:
+    match = re.fullmatch(r"(.+)\[(\d+)\]", path or "")
+    if not match:
+        return None, -1
+    container = _locate(state, match.group(1))
+    index = int(match.group(2))
+    if not isinstance(container, list) or index >= len(container):
+        return None, -1
+    return container, index
+
+
+def default_config(action_type: str) -> dict | str:
+    if action_type not in CONFIG_FORMS:
+        return "{}"
+    defaults: dict[str, dict] = {
+        "assign_owner": {"algorithm": "round_robin", "userIds": []},
+        "webhook": {"url": "", "method": "POST", "headers": [], "body": "", "maxAttempts": ""},
+        "wait": {"duration": "5", "unit": "minutes"},
+        "branch": {"logic": "AND", "conditions": [new_condition()], "then": [], "else": []},
+        "send_notification": {"userIds": [], "toOwner": True, "title": "", "message": ""},
+    }
+    config = dict(defaults.get(action_type, {}))
+    if action_type in ROW_TYPES:
+        config["fields"] = []
+    return config
+
+
+def moved_to(op: str) -> str:
+    """Where the item an up/down button moved is now, so its button keeps the keyboard focus."""
+    name, _, path = op.partition(":")
+    match = re.fullmatch(r"(.+)\[(\d+)\]", path)
+    if name not in ("up", "down") or not match:
+        return ""
+    index = int(match.group(2)) + (-1 if name == "up" else 1)
+    return f"{match.group(1)}[{max(index, 0)}]"
+
+
+def apply_op(state: dict, op: str, post) -> str:
+    """Change the state as a button asks ("add_condition:triggerFilters", "up:actions[2]", ...).
+    Returns which part of the page changed: "trigger", "conditions" or "actions"."""
+    name, _, path = op.partition(":")
+    if name == "module":
+        module = state["triggerModule"]
+        if module in TRIGGERS and state["triggerType"] not in TRIGGERS[module]:
+            state["triggerType"] = TRIGGERS[module][0]
+        return "trigger"
+    part = "conditions" if path.startswith("triggerFilters") else "actions"
+    target = _locate(state, path)
+    if name in ("add_condition", "add_group") and isinstance(target, dict) and "conditions" in target:
+        target["conditions"].append(new_condition() if name == "add_condition" else new_group())
+    elif name == "add_action" and isinstance(target, list):
+        action_type = post.get(f"_new:{path}", "")
+        try:
+            get_step_type(action_type)
+        except StepConfigError:
+            return part
+        target.append({"actionType": action_type, "config": default_config(action_type)})
+    elif name == "add_row" and isinstance(target, list):
+        target.append(
+            {"name": "", "value": "", "secret": False} if path.endswith("headers") else {"name": "", "value": ""}
+        )
+    elif name in ("remove", "up", "down"):
+        container, index = _parent(state, path)
+        if container is not None:
+            if name == "remove":
+                del container[index]
+            else:
+                other = index - 1 if name == "up" else index + 1
+                if 0 <= other < len(container):
+                    container[index], container[other] = container[other], container[index]
+    return part
+
+
+# --- state -> view ---------------------------------------------------------------------------------
+
+
+class Errors:
+    """Error keys of the services mapped onto the nodes of the editor that own them."""
+
+    def __init__(self, errors: dict[str, list[str]] | None):
+        self.errors = dict(errors or {})
+        self.owners: dict[str, tuple[dict, str]] = {}
+
+    def own(self, path: str, node: dict, kind: str) -> None:
+        node["e"] = {}
+        self.owners[path] = (node, kind)
+
+    def assign(self, page: dict) -> None:
+        for key, messages in self.errors.items():
+            owner, kind, rest = page, "page", key
+            for path in sorted(self.owners, key=len, reverse=True):
+                if key == path or key.startswith(path + "."):
+                    (owner, kind), rest = self.owners[path], key[len(path) + 1 :]
+                    break
+            if kind == "action" and rest.startswith("config."):
+                rest = rest[len("config.") :]
+            head = re.split(r"[.\[]", rest, maxsplit=1)[0] if rest else "self"
+            if kind == "action" and head in ("field", "value"):
+                head = "fields"
+            detail = rest[len(head) :].lstrip(".") if head != "self" else ""
+            text = [f"{detail}: {m}" if detail and kind == "action" else m for m in messages]
+            owner["e"].setdefault(head, []).extend(text)
+
+
+def where(key: str) -> str:
+    """A person's words for an error key: "actions[1].config.then[0].config.url" -> "Action 2 › then 1 › url"."""
+    words = {
+        "triggerFilters": "Filters",
+        "actions": "Action",
+        "conditions": "condition",
+        "then": "then",
+        "else": "else",
+    }
+    parts = []
+    for token in key.split("."):
+        match = re.fullmatch(r"(\w+)\[(\d+)\]", token)
+        if match:
+            parts.append(f"{words.get(match.group(1), match.group(1))} {int(match.group(2)) + 1}")
+        elif token != "config":
+            parts.append(words.get(token, token))
+    return " › ".join(parts) or "Workflow"
+
+
+class EditorView:
+    """Builds the template's view of the state: nodes with paths, choices and errors."""
+
+    def __init__(self, *, organization: Organization, state: dict, errors: dict | None = None, op: str = ""):
+        self.organization = organization
+        self.focus_path, self.focus_op = moved_to(op), op.partition(":")[0]
+        self.state = state
+        self.errors = Errors(errors)
+        module = state["triggerModule"] if state["triggerModule"] in TRIGGERS else "leads"
+        self.module = module
+        self.flows = list(Flow.objects.filter(organization=organization, module=module).order_by("name", "id"))
+        flow = next((f for f in self.flows if str(f.pk) == state["flowId"]), None)
+        self.flow = flow
+        names = list(workflow_field_types(organization=organization, module=module, flow=flow))
+        self.field_names = list(dict.fromkeys([*names, *BUILTIN_FIELDS]))
+        self.people = list(organization.members.order_by("first_name", "email"))
+        self.types = sorted(step_types(context="workflow"), key=lambda t: (t.type not in CONFIG_FORMS, t.label))
+        self.labels = {t.type: t.label for t in self.types}
+        self._targets: dict[str, dict] = {}
+
+    def target(self, module: str) -> dict:
+        """Stage and field names of the flow a create_* action writes to, for suggestions."""
+        if module not in self._targets:
+            flow = module_flow(organization=self.organization, module=module)
+            self._targets[module] = {
+                "stages": list(flow.stages.order_by("position").values_list("name", flat=True)) if flow else [],
+                "fields": list(flow.fields.order_by("position").values_list("name", flat=True)) if flow else [],
+            }
+        return self._targets[module]
+
+    def group(self, group: dict, path: str, depth: int = 1, owner: dict | None = None) -> dict:
+        node = {"kind": "group", "path": path, "logic": group["logic"], "depth": depth, "items": []}
+        if owner is None:
+            self.errors.own(path, node, "group")
+        else:
+            node["e"] = owner["e"]  # a branch's conditions: its errors are the branch's
+        prefix = f"{path}.conditions" if path else "conditions"
+        for index, item in enumerate(group["conditions"]):
+            item_path = f"{prefix}[{index}]"
+            if "logic" in item:
+                node["items"].append(self.group(item, item_path, depth + 1))
+            else:
+                cond = {
+                    "kind": "condition",
+                    "path": item_path,
+                    **item,
+                    "known": item["field"] in self.field_names or not item["field"],
+                }
+                self.errors.own(item_path, cond, "condition")
+                node["items"].append(cond)
+        node["can_nest"] = depth < 5
+        return node
+
+    def actions(self, actions: list[dict], path: str) -> list[dict]:
+        nodes = []
+        for index, action in enumerate(actions):
+            item_path = f"{path}[{index}]"
+            action_type = action["actionType"]
+            config = action["config"]
+            node: dict[str, Any] = {
+                "path": item_path,
+                "id": action.get("id", ""),
+                "type": action_type,
+                "label": self.labels.get(action_type, action_type),
+                "config": config,
+                "form": f"workflows/editor.html#{CONFIG_FORMS.get(action_type, 'config_json')}",
+                "index": index,
+                "number": index + 1,
+                "first": index == 0,
+                "last": index == len(actions) - 1,
+            }
+            self.errors.own(item_path, node, "action")
+            if item_path == self.focus_path:
+                # Keep focus on the moved item's button; at either end only the other one works.
+                node["focus"] = "down" if node["first"] else "up" if node["last"] else self.focus_op
+            if action_type == "branch" and isinstance(config, dict):
+                node["group"] = self.group(config, f"{item_path}.config", owner=node)
+                node["then"] = self.actions(config["then"], f"{item_path}.config.then")
+                node["else"] = self.actions(config["else"], f"{item_path}.config.else")
+            if action_type in ROW_TYPES and isinstance(config, dict):
+                rows = config["fields"] or [{"name": "", "value": ""}]
+                node["rows"] = [{"path": f"{item_path}.config.fields[{i}]", **row} for i, row in enumerate(rows)]
+            if action_type == "webhook" and isinstance(config, dict):
+                rows = config["headers"] or [{"name": "", "value": "", "secret": False}]
+                node["headers"] = []
+                for i, row in enumerate(rows):
+                    row_node = {"path": f"{item_path}.config.headers[{i}]", **row}
+                    self.errors.own(row_node["path"], row_node, "row")
+                    node["headers"].append(row_node)
+            if action_type in ("assign_owner", "send_notification", "create_task") and isinstance(config, dict):
+                chosen = {str(p).lower() for p in config.get("userIds") or []}
+                assign_to = str(config.get("assignTo") or "").lower()
+                node["people"] = [
+                    {
+                        "id": user.pk,
+                        "label": user.get_full_name() or user.email,
+                        "email": user.email,
+                        "selected": str(user.pk) in chosen or user.email.lower() in chosen,
+                        "assigned": assign_to in (str(user.pk), user.email.lower()),
+                    }
+                    for user in self.people
+                ]
+            if action_type in TARGET_MODULE:
+                node["target"] = self.target(TARGET_MODULE[action_type])
+            nodes.append(node)
+        return nodes
+
+    def context(self) -> dict:
+        state = self.state
+        page: dict = {"e": {}}
+        filters = self.group(state["triggerFilters"], "triggerFilters")
+        actions = self.actions(state["actions"], "actions")
+        self.errors.assign(page)
+        summary = [(where(key), message) for key, messages in self.errors.errors.items() for message in messages]
+        return {
+            "state": state,
+            "e": page["e"],
+            "errors_summary": summary,
+            "modules": list(TRIGGERS),
+            "trigger_types": TRIGGERS.get(self.module, ()),
+            "module": self.module,
+            "flows": self.flows,
+            "field_names": self.field_names,
+            "operators": [(op, OPERATOR_LABELS[op]) for op in OPERATORS],
+            "no_value_operators": sorted(NO_VALUE_OPERATORS),
+            "filters": filters,
+            "actions": actions,
+            "action_types": self.types,
+            "algorithms": ALGORITHMS,
+            "wait_units": WAIT_UNITS,
+            "methods": METHODS,
+        }

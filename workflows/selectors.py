@@ -1,0 +1,71 @@
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from actions.models import Run
+from flows.models import Field, Flow, OrganizationMembership, User
+from workflows.models import Workflow, WorkflowAction
+
+
+def workflow_list(*, user: User, module: str | None = None, organization: str | None = None) -> QuerySet[Workflow]:
+    orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
+    qs = (
+        Workflow.objects.filter(organization_id__in=orgs)
+        .select_related("organization", "flow")
+        .prefetch_related(Prefetch("actions", queryset=WorkflowAction.objects.order_by("sort_order", "id")))
+    )
+    if module:
+        qs = qs.filter(trigger_module=module)
+    if organization:
+        qs = qs.filter(organization__parameterized_name=organization)
+    return qs.order_by("organization__name", "name", "created_at")
+
+
+def workflow_get(*, user: User, workflow_id) -> Workflow:
+    import uuid
+
+    try:
+        uuid.UUID(str(workflow_id))
+    except ValueError:
+        raise Http404
+    workflow = workflow_list(user=user).filter(pk=workflow_id).first()
+    if workflow is None:
+        raise Http404
+    return workflow
+
+
+def workflow_field_types(*, organization, module: str, flow: Flow | None = None) -> dict[str, str]:
+    """Field types a workflow's filters may name: the one flow's, or the union over the
+    organization's flows of the module (the first type seen wins for a shared name)."""
+    fields = (
+        Field.objects.filter(flow=flow)
+        if flow is not None
+        else Field.objects.filter(flow__organization=organization, flow__module=module)
+    )
+    types: dict[str, str] = {}
+    for name, type_ in fields.order_by("flow_id", "position").values_list("name", "type"):
+        types.setdefault(name, type_)
+    return types
+
+
+def workflow_runs(*, workflow: Workflow, status: str | None = None) -> QuerySet[Run]:
+    qs = Run.objects.filter(workflow=workflow).order_by("-id")
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def run_get_for_user(*, user: User, run_id) -> Run:
+    try:
+        run_id = int(run_id)
+    except (TypeError, ValueError):
+        raise Http404
+    orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
+    run = (
+        Run.objects.filter(pk=run_id, kind=Run.Kind.WORKFLOW, flow__organization_id__in=orgs)
+        .select_related("workflow", "flow")
+        .prefetch_related("step_runs")
+        .first()
+    )
+    if run is None:
+        raise Http404
+    return run

@@ -1,0 +1,232 @@
+"""Business rules for workflows: saving them (validated), and starting their runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from actions.steps.base import StepConfigError, get_step_type
+from flows.models import Flow, Organization, OrganizationMembership, User
+from flows.selectors import organization_is_admin
+from flowsite.api import Forbidden, ServiceError
+from workflows.conditions import FilterError, validate_filter
+from workflows.models import Workflow, WorkflowAction
+from workflows.selectors import workflow_field_types
+from workflows.triggers import TRIGGERS
+
+MAX_ACTIONS = 50
+FIELDS = {
+    "name",
+    "description",
+    "triggerModule",
+    "triggerType",
+    "triggerFilters",
+    "isActive",
+    "actions",
+    "organization",
+    "flowId",
+    "id",
+    "version",
+    "createdAt",
+    "updatedAt",
+}
+
+
+def _organization_for(user: User, value: Any) -> Organization:
+    memberships = OrganizationMembership.objects.filter(user=user).select_related("organization")
+    if value in (None, ""):
+        admin_of = [m.organization for m in memberships if m.admin]
+        if len(admin_of) == 1:
+            return admin_of[0]
+        raise ServiceError({"organization": ["Name the organization (its parameterized name or id)."]})
+    for membership in memberships:
+        org = membership.organization
+        if str(value) in (org.parameterized_name, str(org.pk)):
+            return org
+    raise ServiceError({"organization": [f'No organization "{value}".']})
+
+
+def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | None, old: dict[str, dict]) -> list[dict]:
+    if not isinstance(actions, list):
+        raise ServiceError({"actions": ["Must be a list of actions."]})
+    if len(actions) > MAX_ACTIONS:
+        raise ServiceError({"actions": [f"At most {MAX_ACTIONS} actions."]})
+    cleaned = []
+    for index, item in enumerate(actions):
+        where = f"actions[{index}]"
+        if not isinstance(item, dict):
+            raise ServiceError({where: ["Must be an object with actionType and config."]})
+        unknown = set(item) - {"id", "actionType", "config", "sortOrder"}
+        if unknown:
+            raise ServiceError({f"{where}.{sorted(unknown)[0]}": ["Unknown key."]})
+        action_type = item.get("actionType")
+        if not isinstance(action_type, str):
+            raise ServiceError({f"{where}.actionType": ["This field is required."]})
+        sort_order = item.get("sortOrder", index + 1)
+        if isinstance(sort_order, bool) or not isinstance(sort_order, int) or sort_order < 0:
+            raise ServiceError({f"{where}.sortOrder": ["Must be a whole number."]})
+        config = item.get("config") or {}
+        previous = old.get(str(item.get("id"))) if item.get("id") else None
+        try:
+            step_type = get_step_type(action_type)
+            if "workflow" not in step_type.contexts:
+                raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
+            config = step_type.validate(
+                config,
+                flow=flow,
+                organization=organization,
+                old=previous["config"] if previous and previous["action_type"] == action_type else None,
+            )
+        except StepConfigError as exc:
+            key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
+            message = exc.message.replace("step type", "action type")
+            raise ServiceError({key: [message]})
+        cleaned.append(
+            {
+                "id": previous["id"] if previous else None,
+                "action_type": action_type,
+                "config": config,
+                "sort_order": sort_order,
+            }
+        )
+    return cleaned
+
+
+def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None) -> dict:
+    if not isinstance(data, dict):
+        raise ServiceError({"body": ["Expected a JSON object."]})
+    unknown = set(data) - FIELDS
+    if unknown:
+        raise ServiceError({key: ["Unknown field."] for key in sorted(unknown)})
+    partial = workflow is not None
+    organization = workflow.organization if workflow else _organization_for(user, data.get("organization"))
+    if not organization_is_admin(user=user, organization=organization):
+        raise Forbidden("Only organization admins can create or change workflows.")
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {"organization": organization}
+
+    def text(key: str, max_length: int, required: bool) -> None:
+        if key not in data and (partial or not required):
+            return
+        value = data.get(key)
+        if value is None and not required:
+            value = ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            errors[key] = ["This field is required." if required else "Must be a string."]
+        elif len(value) > max_length:
+            errors[key] = [f"Ensure this field has no more than {max_length} characters."]
+        else:
+            out[key] = value.strip()
+
+    text("name", 200, True)
+    text("description", 2000, False)
+    module = data.get("triggerModule", workflow.trigger_module if workflow else None)
+    if module not in TRIGGERS:
+        errors["triggerModule"] = [f"Must be one of: {', '.join(TRIGGERS)}."]
+    else:
+        out["triggerModule"] = module
+        trigger = data.get("triggerType", workflow.trigger_type if workflow else None)
+        if trigger not in TRIGGERS[module]:
+            errors["triggerType"] = [f"For {module}, must be one of: {', '.join(TRIGGERS[module])}."]
+        else:
+            out["triggerType"] = trigger
+    if "isActive" in data:
+        if not isinstance(data["isActive"], bool):
+            errors["isActive"] = ["Must be true or false."]
+        else:
+            out["isActive"] = data["isActive"]
+    flow = workflow.flow if workflow else None
+    if "flowId" in data:
+        if data["flowId"] in (None, ""):
+            flow = None
+        else:
+            flow = Flow.objects.filter(pk=str(data["flowId"]), organization=organization).first()
+            if flow is None:
+                errors["flowId"] = ["No such flow in this organization."]
+            elif module in TRIGGERS and flow.module != module:
+                errors["flowId"] = [f"That flow is not a {module} flow."]
+    out["flow"] = flow
+    if errors:
+        raise ServiceError(errors)
+    if "triggerFilters" in data or not partial:
+        try:
+            out["triggerFilters"] = validate_filter(
+                data.get("triggerFilters"),
+                workflow_field_types(organization=organization, module=out["triggerModule"], flow=flow),
+            )
+        except FilterError as exc:
+            raise ServiceError({f"triggerFilters.{key}": reasons for key, reasons in exc.errors.items()})
+    if "actions" in data or not partial:
+        old = {}
+        if workflow is not None:
+            old = {
+                str(a.pk): {"id": a.pk, "action_type": a.action_type, "config": a.config}
+                for a in workflow.actions.all()
+            }
+        out["actions"] = _clean_actions(data.get("actions", []), organization=organization, flow=flow, old=old)
+    return out
+
+
+def _write(workflow: Workflow, cleaned: dict) -> Workflow:
+    mapping = {
+        "name": "name",
+        "description": "description",
+        "triggerModule": "trigger_module",
+        "triggerType": "trigger_type",
+        "triggerFilters": "trigger_filters",
+        "isActive": "is_active",
+    }
+    for key, attr in mapping.items():
+        if key in cleaned:
+            setattr(workflow, attr, cleaned[key])
+    workflow.flow = cleaned["flow"]
+    workflow.save()
+    if "actions" in cleaned:
+        keep = [a["id"] for a in cleaned["actions"] if a["id"]]
+        workflow.actions.exclude(pk__in=keep).delete()
+        for action in cleaned["actions"]:
+            values = {
+                "action_type": action["action_type"],
+                "config": action["config"],
+                "sort_order": action["sort_order"],
+            }
+            if action["id"]:
+                WorkflowAction.objects.filter(pk=action["id"], workflow=workflow).update(**values)
+            else:
+                WorkflowAction.objects.create(workflow=workflow, **values)
+    return workflow
+
+
+def workflow_create(*, user: User, data: Any) -> Workflow:
+    cleaned = workflow_validate(user=user, data=data)
+    with transaction.atomic():
+        return _write(Workflow(organization=cleaned["organization"], created_by=user), cleaned)
+
+
+def workflow_update(*, user: User, workflow: Workflow, data: Any) -> Workflow:
+    """PUT: a new version; runs already started keep the version they ran."""
+    cleaned = workflow_validate(user=user, data=data, workflow=workflow)
+    with transaction.atomic():
+        locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        locked.version = locked.version + 1
+        return _write(locked, cleaned)
+
+
+def workflow_toggle(*, user: User, workflow: Workflow, data: Any = None) -> Workflow:
+    if not organization_is_admin(user=user, organization=workflow.organization):
+        raise Forbidden("Only organization admins can enable or disable workflows.")
+    value = not workflow.is_active
+    if isinstance(data, dict) and "isActive" in data:
+        if not isinstance(data["isActive"], bool):
+            raise ServiceError({"isActive": ["Must be true or false."]})
+        value = data["isActive"]
+    Workflow.objects.filter(pk=workflow.pk).update(is_active=value)
+    workflow.is_active = value
+    return workflow
+
+
+def workflow_delete(*, user: User, workflow: Workflow) -> None:
+    if not organization_is_admin(user=user, organization=workflow.organization):
+        raise Forbidden("Only organization admins can delete workflows.")
+    workflow.delete()

@@ -1,0 +1,198 @@
+"""branch: evaluate conditions against the trigger record and continue with the `then` or the `else`
+actions (each a list of actions, which may themselves branch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions.steps.base import StepConfigError, StepResult, StepType, get_step_type, only_keys, register
+from workflows.steps._common import WORKFLOW, Trigger
+
+MAX_DEPTH = 5  # branches inside branches
+MAX_STEPS = 50  # actions in one then/else list
+MAX_TOTAL = 200  # actions under one branch, all levels
+ITEM_KEYS = {"id", "actionType", "type", "config", "sortOrder"}
+
+
+def subtree(config: Any, depth: int = 1) -> tuple[int, int]:
+    """(deepest branch level, number of nested actions) of a branch config; stops counting past the limits."""
+    deepest, total = depth, 0
+    if not isinstance(config, dict) or depth > MAX_DEPTH:
+        return deepest, total
+    for label in ("then", "else"):
+        items = config.get(label)
+        for item in items if isinstance(items, list) else []:
+            total += 1
+            if isinstance(item, dict) and (item.get("actionType") or item.get("type")) == "branch":
+                level, count = subtree(item.get("config"), depth + 1)
+                deepest, total = max(deepest, level), total + count
+            if total > MAX_TOTAL:
+                return deepest, total
+    return deepest, total
+
+
+def check_structure(group: Any, path: str = "") -> None:
+    """Without a flow to name the fields, only the shape of the conditions can be checked."""
+    from flowsite.names import normalize_name
+    from workflows.conditions import LOGICS, OPERATORS
+
+    operators = {normalize_name(op) for op in OPERATORS}
+    prefix = f"{path}." if path else ""
+    if not isinstance(group, dict):
+        raise StepConfigError(path or "conditions", "must be a condition or a group object")
+    logic = group.get("logic", "AND")
+    if not isinstance(logic, str) or logic.strip().upper() not in LOGICS:
+        raise StepConfigError(f"{prefix}logic", "must be AND or OR")
+    conditions = group.get("conditions")
+    if not isinstance(conditions, list):
+        raise StepConfigError(f"{prefix}conditions", "must be a list")
+    for index, item in enumerate(conditions):
+        item_path = f"{prefix}conditions[{index}]"
+        if isinstance(item, dict) and "conditions" in item:
+            check_structure(item, item_path)
+            continue
+        if not isinstance(item, dict):
+            raise StepConfigError(item_path, "must be a condition or a group object")
+        if not isinstance(item.get("field"), str) or not item["field"].strip():
+            raise StepConfigError(f"{item_path}.field", "field is required")
+        operator = item.get("operator")
+        if not isinstance(operator, str) or normalize_name(operator) not in operators:
+            raise StepConfigError(f"{item_path}.operator", f'unknown operator "{str(operator)[:40]}"')
+
+
+def field_types(flow) -> dict[str, str]:
+    from tasks.services import flow_fields
+
+    return {field.name: field.type for field in flow_fields(flow=flow)}
+
+
+def clean_conditions(config: dict, flow) -> dict:
+    from workflows.conditions import FilterError, validate_filter
+
+    group = {"logic": config.get("logic", "AND"), "conditions": config.get("conditions")}
+    if not isinstance(group["conditions"], list):
+        raise StepConfigError("conditions", "must be a list of conditions")
+    if not group["conditions"]:
+        raise StepConfigError("conditions", "needs at least one condition")
+    if flow is None:
+        check_structure(group)
+        group["logic"] = group["logic"].strip().upper()
+        return group
+    try:
+        return validate_filter(group, field_types(flow))
+    except FilterError as exc:
+        path, why = next(iter(exc.errors.items()))
+        raise StepConfigError(path, "; ".join(why))
+
+
+def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> list[dict]:
+    """Nested actions, each validated by its own type; returned in the form they came in
+    ({"actionType", "config"} from the API, {"id", "type", "config"} as a program)."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise StepConfigError(label, "must be a list of actions")
+    if len(items) > MAX_STEPS:
+        raise StepConfigError(label, f"at most {MAX_STEPS} actions")
+    old_items = old if isinstance(old, list) else []
+    cleaned = []
+    for index, item in enumerate(items):
+        path = f"{label}[{index}]"
+        if not isinstance(item, dict):
+            raise StepConfigError(path, "must be an action object")
+        unknown = sorted(set(item) - ITEM_KEYS)
+        if unknown:
+            raise StepConfigError(f"{path}.{unknown[0]}", "is not a key of an action")
+        type_key = "actionType" if "actionType" in item else "type"
+        type_name = item.get(type_key)
+        if not isinstance(type_name, str) or not type_name:
+            raise StepConfigError(f"{path}.actionType", "is required")
+        try:
+            step_type = get_step_type(type_name)
+        except StepConfigError:
+            raise StepConfigError(f"{path}.actionType", f'unknown action type "{type_name[:40]}"')
+        if "workflow" not in step_type.contexts:
+            raise StepConfigError(f"{path}.actionType", f'"{type_name}" cannot be used in a workflow')
+        previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
+        same_type = (previous.get("actionType") or previous.get("type")) == type_name
+        try:
+            config = step_type.validate(
+                item.get("config") or {},
+                flow=flow,
+                organization=organization,
+                old=(previous.get("config") if same_type else None),
+            )
+        except StepConfigError as exc:
+            raise StepConfigError(f"{path}.config.{exc.field}", exc.message)
+        out = {key: item[key] for key in ("id", "sortOrder") if key in item}
+        out[type_key] = type_name
+        out["config"] = config
+        cleaned.append(out)
+    return cleaned
+
+
+def nested(config: dict):
+    """(item, its step type) for every action directly in then/else."""
+    for label in ("then", "else"):
+        for item in config.get(label) or []:
+            try:
+                yield label, item, get_step_type(item.get("actionType") or item.get("type") or "")
+            except StepConfigError:
+                yield label, item, None
+
+
+@register
+class Branch(StepType):
+    type = "branch"
+    label = "Branch"
+    contexts = WORKFLOW
+    description = "If the conditions hold, run the `then` actions, else the `else` actions."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"logic", "conditions", "then", "else"})
+        depth, total = subtree(config)
+        if depth > MAX_DEPTH:
+            raise StepConfigError("then", f"branches can be nested at most {MAX_DEPTH} levels deep")
+        if total > MAX_TOTAL:
+            raise StepConfigError("then", f"at most {MAX_TOTAL} actions inside one branch")
+        cleaned = clean_conditions(config, flow)
+        old = old or {}
+        for label in ("then", "else"):
+            cleaned[label] = clean_actions(
+                config.get(label), label, flow=flow, organization=organization, old=old.get(label)
+            )
+        return cleaned
+
+    def public_config(self, config):
+        out = dict(config)
+        for label in ("then", "else"):
+            out[label] = [
+                {**item, "config": step_type.public_config(item.get("config") or {})} if step_type else item
+                for item_label, item, step_type in nested(config)
+                if item_label == label
+            ]
+        return out
+
+    def secret_values(self, config):
+        values: list[str] = []
+        for _, item, step_type in nested(config):
+            if step_type is not None:
+                values += step_type.secret_values(item.get("config") or {})
+        return values
+
+    def execute(self, ctx, config):
+        from workflows.conditions import evaluate
+
+        trigger = Trigger(ctx)
+        context = ctx.trigger or {}
+        old = context.get("old") if isinstance(context.get("old"), dict) else None
+        changed = context.get("changed") if isinstance(context.get("changed"), list) else None
+        matched = evaluate(
+            {"logic": config.get("logic", "AND"), "conditions": config.get("conditions") or []},
+            values=trigger.json,
+            field_types=field_types(trigger.task.flow),
+            old_values=old,
+            changed=changed,
+        )
+        label = "then" if matched else "else"
+        return StepResult(output={"matched": matched, "branch": label}, branch=(label, config.get(label) or []))

@@ -1,0 +1,43 @@
+"""wait: park the run for a while; the run waits in the database, so it survives restarts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from actions.steps.base import StepConfigError, StepResult, StepType, only_keys, register
+
+UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+MAX_SECONDS = 366 * 86400
+
+
+@register
+class Wait(StepType):
+    type = "wait"
+    label = "Wait"
+    contexts = ("workflow",)
+    needs_task = False
+    description = "Wait for a time before the next action."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"duration", "unit"})
+        unit = config.get("unit", "minutes")
+        if unit not in UNITS:
+            raise StepConfigError("unit", f"must be one of {', '.join(UNITS)}")
+        duration = config.get("duration")
+        if isinstance(duration, str):
+            try:
+                duration = float(duration) if "." in duration else int(duration)
+            except ValueError:
+                raise StepConfigError("duration", "must be a number")
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0:
+            raise StepConfigError("duration", "must be a number greater than 0")
+        if duration * UNITS[unit] > MAX_SECONDS:
+            raise StepConfigError("duration", "must be at most 366 days")
+        return {"duration": duration, "unit": unit}
+
+    def execute(self, ctx, config):
+        seconds = float(config["duration"]) * UNITS[config.get("unit", "minutes")]
+        until = timezone.now() + timedelta(seconds=seconds)
+        return StepResult(output={"seconds": seconds}, wait_until=until)

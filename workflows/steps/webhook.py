@@ -1,0 +1,214 @@
+"""webhook: call an external URL with the record, signed (Standard Webhooks) and with an idempotency
+key that stays the same on every retry. Timeouts, connection errors, 408, 429 and 5xx are retried
+with exponential backoff and full jitter (Retry-After honoured) up to `maxAttempts`."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils import timezone
+
+from actions.steps import http
+from actions.steps.base import StepConfigError, StepFailed, StepResult, StepRetry, StepType, only_keys, register
+from workflows.steps._common import PLACEHOLDER, WORKFLOW, Trigger, check_references
+
+DEFAULT_ATTEMPTS = 5
+MAX_ATTEMPTS = 10
+MAX_BACKOFF_SECONDS = 300.0  # 5 minutes
+MAX_RETRY_AFTER_SECONDS = 3600.0  # a receiver asking for more than an hour gets an hour
+BODY_MAX_BYTES = 100_000
+# OutboundError kinds worth another try: the receiver may be back in a moment. A refused address,
+# a bad URL or an unknown host will not get better by waiting.
+RETRY_KINDS = {"timeout", "connect", "connection"}
+
+
+def clean_template_url(config: dict) -> str:
+    url = config.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise StepConfigError("url", "is required")
+    url = url.strip()
+    if len(url) > 2000:
+        raise StepConfigError("url", "must be at most 2000 characters")
+    # Placeholders are checked after substitution (the outbound boundary sees the final URL); here the
+    # template around them must already be an http(s) URL with a host.
+    probe = PLACEHOLDER.sub("x", url)
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in probe):
+        raise StepConfigError("url", "must not contain spaces or line breaks")
+    try:
+        parts = urlsplit(probe)
+    except ValueError:
+        raise StepConfigError("url", "is not a valid URL")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise StepConfigError("url", "must be an http:// or https:// URL")
+    return url
+
+
+def clean_body(value):
+    if value is None:
+        return None
+    if not isinstance(value, dict | list):
+        raise StepConfigError("body", "must be a JSON object (or list)")
+    if len(json.dumps(value)) > BODY_MAX_BYTES:
+        raise StepConfigError("body", f"must be at most {BODY_MAX_BYTES} bytes as JSON")
+    return value
+
+
+def clean_attempts(config: dict) -> int:
+    value = config.get("maxAttempts", DEFAULT_ATTEMPTS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS:
+        raise StepConfigError("maxAttempts", f"must be a whole number from 1 to {MAX_ATTEMPTS}")
+    return value
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Full jitter: a random delay up to base * 2^(attempt-1), capped, so retries from many runs spread."""
+    base = float(getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", 1.0))
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1)))
+
+
+def retry_after_seconds(headers: dict) -> float | None:
+    value = (headers or {}).get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            seconds = (parsedate_to_datetime(value) - timezone.now()).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
+
+
+def dot_segments(url: str) -> bool:
+    """Whether the URL's path has "." or ".." segments, counting percent-encoded dots: requests turns
+    %2E back into "." before sending, so a value of ".." would otherwise climb the receiver's path."""
+    path = urlsplit(url).path
+    return any(segment.replace("%2E", ".").replace("%2e", ".") in (".", "..") for segment in path.split("/"))
+
+
+def event_type(ctx) -> str:
+    event = (ctx.trigger or {}).get("event")
+    if isinstance(event, dict):
+        for key in ("type", "triggerType", "trigger_type", "name"):
+            if isinstance(event.get(key), str) and event[key]:
+                return event[key]
+    if isinstance(event, str) and event:
+        return event
+    workflow = ctx.run.workflow if ctx.run.workflow_id else None
+    return workflow.trigger_type if workflow is not None else ""
+
+
+def workflow_payload(ctx) -> dict:
+    workflow = ctx.run.workflow if ctx.run.workflow_id else None
+    if workflow is None:
+        return {"id": None, "name": ctx.run.name}
+    return {"id": str(workflow.pk), "name": workflow.name}
+
+
+@register
+class Webhook(StepType):
+    type = "webhook"
+    label = "Webhook"
+    contexts = WORKFLOW
+    description = "Call an external URL with the record (signed, retried on timeouts, 429 and 5xx)."
+
+    def validate(self, config, *, flow=None, organization=None, old=None):
+        only_keys(config, {"url", "method", "headers", "body", "maxAttempts"})
+        cleaned = {
+            "url": clean_template_url(config),
+            "method": http.clean_method(config),
+            "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
+            "maxAttempts": clean_attempts(config),
+        }
+        body = clean_body(config.get("body"))
+        if body is not None:
+            cleaned["body"] = body
+        check_references(cleaned["url"], flow, "url")
+        check_references(body, flow, "body")
+        check_references([h["value"] for h in cleaned["headers"] if not h["secret"]], flow, "headers")
+        return cleaned
+
+    def public_config(self, config):
+        return {**config, "headers": http.public_headers(config.get("headers", []))}
+
+    def secret_values(self, config):
+        return http.secret_values(config.get("headers", []))
+
+    def execute(self, ctx, config):
+        from flowsite.outbound import validate_header
+
+        trigger = Trigger(ctx)
+        max_attempts = int(config.get("maxAttempts") or DEFAULT_ATTEMPTS)
+        url = trigger.url(config["url"])
+        if dot_segments(url) and not dot_segments(config["url"]):
+            raise StepFailed('a value inserted into the URL makes a "." or ".." path segment')
+        headers = []
+        for header in config.get("headers") or []:
+            # Secret values are stored encrypted and used as typed; the others may hold placeholders.
+            if not header.get("secret"):
+                value = trigger.text(header["value"])
+                try:
+                    validate_header(header["name"], value)
+                except ValueError as exc:
+                    raise StepFailed(f'header "{header["name"]}" is invalid after substitution ({exc})')
+                header = {**header, "value": value}
+            headers.append(header)
+        if config.get("body") is not None:
+            payload = trigger.data(config["body"])
+        else:
+            payload = {"event": event_type(ctx), "workflow": workflow_payload(ctx), "task": trigger.json}
+
+        try:
+            response, request_record, secrets = http.signed_send(
+                method=config.get("method", "POST"),
+                url=url,
+                headers=headers,
+                payload=payload,
+                idempotency_key=ctx.idempotency_key,
+                signing_secret=ctx.flow.signing_secret,
+            )
+        except StepFailed as exc:
+            # signed_send raises StepFailed from inside `except OutboundError`, so the cause is chained.
+            kind = getattr(exc.__context__, "kind", None)
+            if kind not in RETRY_KINDS:
+                raise
+            self._retry(ctx, max_attempts, exc.message, backoff_seconds(ctx.attempt), request=exc.request)
+
+        record = http.response_record(response, secrets)
+        status = response.status_code
+        if response.ok:
+            return StepResult(
+                output={"status_code": status, "attempts": ctx.attempt}, request=request_record, response=record
+            )
+        detail = http.excerpt(" ".join(response.text().split()), secrets)
+        reason = f"the receiver answered {status}" + (f": {detail}" if detail else "")
+        if status in (408, 429) or status >= 500:
+            delay = retry_after_seconds(response.headers)
+            if delay is None:
+                delay = backoff_seconds(ctx.attempt)
+            self._retry(ctx, max_attempts, reason, delay, request=request_record, response=record)
+        if 300 <= status < 400:
+            reason += " (redirects are not followed; use the final URL)"
+        raise StepFailed(reason, request=request_record, response=record)
+
+    @staticmethod
+    def _retry(ctx, max_attempts: int, reason: str, delay: float, *, request=None, response=None):
+        if ctx.attempt >= max_attempts:
+            raise StepFailed(
+                f"gave up after {ctx.attempt} attempt{'s' if ctx.attempt != 1 else ''}; the last one failed: {reason}",
+                request=request,
+                response=response,
+            )
+        wake_at = timezone.now() + timedelta(seconds=delay)
+        raise StepRetry(
+            f"attempt {ctx.attempt} of {max_attempts} failed: {reason}; retrying in {delay:.1f}s",
+            wake_at=wake_at,
+            request=request,
+            response=response,
+        )
