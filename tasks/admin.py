@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tasks.models import Comment, Mention, Notification, Task, TaskEvent
+from tasks.models import Comment, Mention, Notification, Task, TaskEvent, TaskLink
 
 
 @admin.register(Task)
@@ -39,3 +39,10 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["message", "user__email"]
     raw_id_fields = ["user", "flow", "task"]
+
+
+@admin.register(TaskLink)
+class TaskLinkAdmin(admin.ModelAdmin):
+    list_display = ["id", "from_task", "relation", "to_task", "created_at"]
+    list_filter = ["relation"]
+    raw_id_fields = ["from_task", "to_task"]

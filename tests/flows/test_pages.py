@@ -100,6 +100,14 @@ def test_admin_pages_render(world, client):
     world.admin.is_staff = world.admin.is_superuser = True
     world.admin.save()
     client.force_login(world.admin)
-    for path in ["/admin/flows/user/", "/admin/flows/flow/", "/admin/flows/organization/", "/admin/tasks/task/"]:
+    from django.apps import apps
+    from django.contrib import admin as django_admin
+
+    ours = [m for m in apps.get_models() if m._meta.app_label in {"flows", "tasks", "actions", "workflows"}]
+    missing = [m.__name__ for m in ours if not django_admin.site.is_registered(m)]
+    assert missing == []
+    for model in ours:
+        path = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         assert client.get(path).status_code == 200, path
+    assert client.get("/admin/django_q/ormq/").status_code == 200
     assert client.get(f"/admin/flows/flow/{world.flow.pk}/change/").status_code == 200

@@ -1,5 +1,7 @@
 """Creates (or refreshes) the demo organization, flow and login that `make run` prints."""
 
+import os
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -34,7 +36,7 @@ class Command(BaseCommand):
             demo_populate(flow=flow, user=user)
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nDemo ready. Log in at http://127.0.0.1:8000/login with\n"
+                f"\nDemo ready. Log in at {os.environ.get('DEMO_BASE_URL', 'http://127.0.0.1:8000')}/login with\n"
                 f"  email:    {DEMO_EMAIL}\n  password: {DEMO_PASSWORD}\n"
                 f"The demo flow is at /flows/{organization.parameterized_name}/{flow.parameterized_name}\n"
             )
