@@ -110,7 +110,7 @@ def test_filter_by_assignee_unassigned_and_text(world, deals, client):
 
 def test_opening_the_board_marks_the_flow_mentions_read(world, deals, api, client):
     acme, _ = deals
-    api(world.admin).post(f"{SALES}/tasks/{acme.pk}/comments", {"body": "@flo look"}, format="json")
+    api(world.admin).post(f"{SALES}/tasks/{acme.key}/comments", {"body": "@flo look"}, format="json")
     assert api(world.flow_member).get(SALES).json()["unread_mentions"] == 1
     client.force_login(world.flow_member)
     client.get(BOARD)
@@ -195,7 +195,7 @@ def test_create_task_inline_puts_the_card_in_its_column(world, sales, rich, clie
     assert f'hx-swap-oob="afterbegin:#cards-{in_progress.pk}"' in html and f'id="task-{task.pk}"' in html
     assert f'id="count-{in_progress.pk}" hx-swap-oob="true">1<' in html
     assert 'id="new-task"' in html and "Created" in html
-    body = client.get(f"{SALES}/tasks/{task.pk}", HTTP_AUTHORIZATION=f"Bearer {_token(world.flow_member)}").json()
+    body = client.get(f"{SALES}/tasks/{task.key}", HTTP_AUTHORIZATION=f"Bearer {_token(world.flow_member)}").json()
     assert body["Company Name"] == "Initech" and body["Number of Employees"] == "12.5"
     assert body["International?"] is True and body["Expected Close Date"] == "2024-05-01"
     assert body["Size"] == "M" and body["Regions"] == ["EU", "US"] and body["Owner"] == "flowie@example.com"

@@ -34,7 +34,7 @@ def field_url(deal, key) -> str:
 
 
 def api_task(api, deal) -> dict:
-    return api(deal.world.admin).get(f"{SALES}/tasks/{deal.task.pk}").json()
+    return api(deal.world.admin).get(f"{SALES}/tasks/{deal.task.key}").json()
 
 
 def test_task_page_shows_fields_actions_history_and_comments(world, deal, client):
