@@ -128,7 +128,8 @@ def run_claim(run_id: int, owner: str) -> Run | None:
 
     now = timezone.now()
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        # of=("self",): lock the run row only; the person who performed it comes along for the steps.
+        run = Run.objects.select_for_update(of=("self",)).select_related("performed_by").filter(pk=run_id).first()
         if run is None or run.is_finished:
             return None
         if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
@@ -145,12 +146,31 @@ def run_claim(run_id: int, owner: str) -> Run | None:
                 blocking |= Q(status=Run.Status.PENDING, pk__lt=run.pk)
             if Run.objects.filter(blocking, task_id=run.task_id).exclude(pk=run.pk).exists():
                 return None
+        # A run that never started has no step records yet: its steps can be inserted blind.
+        run.first_claim = run.started_at is None
         run.status = Run.Status.RUNNING
         run.lease_owner = owner
         run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.started_at = run.started_at or now
         run.save(update_fields=["status", "lease_owner", "lease_expires_at", "started_at"])
+        step = step_at(run.program, run.cursor) if run.first_claim else None
+        if step is not None:
+            # A run's very first step is recorded as running in the claim's own transaction.
+            run.first_step_run = StepRun.objects.create(run=run, **_new_step_run(run, step))
     return run
+
+
+def _new_step_run(run: Run, step: dict) -> dict:
+    path = cursor_path(run.cursor)
+    return {
+        "path": path,
+        "step_id": str(step.get("id", "")),
+        "type": step.get("type", ""),
+        "idempotency_key": f"run_{run.pk}_step_{path}",
+        "attempts": 1,
+        "status": StepRun.Status.RUNNING,
+        "started_at": timezone.now(),
+    }
 
 
 def _still_ours(run: Run, owner: str) -> Run | None:
@@ -165,8 +185,9 @@ def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -
     """Claim the run and execute its steps until it ends, waits, or loses its lease.
 
     Consecutive steps run in one go on the run row already in hand: every step records itself in
-    a transaction that first re-checks the lease under a row lock (`_still_ours`), so the run's
-    cursor and status in memory are the database's and need no reload between steps.
+    a transaction that first moves the cursor under the lease (`_move`, which fails once the lease
+    is someone else's), so the run's cursor and status in memory are the database's and need no
+    reload between steps.
     `reload=False` (the worker) skips reading the finished run back for the caller."""
     owner = owner or f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
     run = run_claim(run_id, owner)
@@ -208,22 +229,23 @@ def _load_flow(run: Run, task, cache: dict):
 
 
 def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -> str:
-    """Run one step and record it. Returns "next", "wait", "fail", "stop" or "lost"."""
+    """Run one step and record it. Returns "next", "end" (that was the last step), "wait", "fail", "stop" or "lost"."""
+    cache = cache if cache is not None else {}
     path = cursor_path(run.cursor)
     step_type_name = step.get("type", "")
-    # A first attempt is recorded as running in the same INSERT that creates the record.
-    step_run, created = StepRun.objects.get_or_create(
-        run=run,
-        path=path,
-        defaults={
-            "step_id": str(step.get("id", "")),
-            "type": step_type_name,
-            "idempotency_key": f"run_{run.pk}_step_{path}",
-            "attempts": 1,
-            "status": StepRun.Status.RUNNING,
-            "started_at": timezone.now(),
-        },
-    )
+    # A first attempt is recorded as running in the same INSERT that creates the record. Only a
+    # step this run reached in an earlier claim can have a record: the cursor never goes back, so
+    # the first step of a run's first claim and every step this claim advanced to are new.
+    first = getattr(run, "first_step_run", None)
+    if first is not None and first.path == path:
+        run.first_step_run = None
+        step_run, created = first, True
+    elif cache.get("fresh_path") == path:
+        step_run, created = StepRun.objects.create(run=run, **_new_step_run(run, step)), True
+    else:
+        new_step = _new_step_run(run, step)
+        del new_step["path"]
+        step_run, created = StepRun.objects.get_or_create(run=run, path=path, defaults=new_step)
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
         # A wait that is now over: it completed when its time came.
         with transaction.atomic():
@@ -242,7 +264,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
 
     started = time.monotonic()
     task = _load_task(run)
-    flow = _load_flow(run, task, cache if cache is not None else {})
+    flow = _load_flow(run, task, cache)
     ctx = StepContext(
         run=run,
         flow=flow,
@@ -254,6 +276,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         # Changes a workflow makes are one link further down the chain than its trigger.
         depth=run.depth + 1 if run.kind == Run.Kind.WORKFLOW else run.depth,
         trigger=run.context,
+        fields=cache.get("fields"),
     )
     try:
         step_type = get_step_type(step_type_name)
@@ -261,26 +284,42 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
             raise StepFailed("the task no longer exists")
         config = step.get("config") or {}
         result = step_type.execute(ctx, config)
+        cache["fields"] = ctx.fields
+        if result.wait_until is not None or result.stop:
+            with transaction.atomic():
+                if _still_ours(run, owner) is None:
+                    return "lost"
+                if result.apply is not None:
+                    result.apply()
+                _record(step_run, _status_for(result), result=result, started=started)
+                if result.wait_until is not None:
+                    _park(run, result.wait_until)
+                    return "wait"
+                _finish(run, owner, Run.Status.SUCCESS, locked=True)
+                return "stop"
+        if result.branch is not None:
+            label, _steps = result.branch
+            cursor = [*run.cursor, label, 0]
+            if step_at(run.program, cursor) is None:
+                cursor = cursor_advance(run.program, cursor[:-2])
+        else:
+            cursor = cursor_advance(run.program, run.cursor)
+        last = step_at(run.program, cursor) is None
         with transaction.atomic():
-            if _still_ours(run, owner) is None:
+            # Moving the cursor (or ending the run after its last step) under the lease is also the
+            # check that the lease is still ours: the UPDATE locks the run row as `_still_ours` would.
+            # The run in memory changes only once this commits: `apply` may still refuse the step.
+            lease = _move(run, owner, cursor, last=last)
+            if lease is False:
                 return "lost"
             if result.apply is not None:
                 result.apply()
             _record(step_run, _status_for(result), result=result, started=started)
-            if result.wait_until is not None:
-                _park(run, result.wait_until)
-                return "wait"
-            if result.stop:
-                _finish(run, owner, Run.Status.SUCCESS, locked=True)
-                return "stop"
-            if result.branch is not None:
-                label, steps = result.branch
-                run.cursor = [*run.cursor, label, 0]
-                if step_at(run.program, run.cursor) is None:
-                    run.cursor = cursor_advance(run.program, run.cursor[:-2])
-                _advance(run, owner, cursor=run.cursor)
-            else:
-                _advance(run, owner)
+        run.cursor, run.lease_expires_at = cursor, lease
+        if last:
+            run.status = Run.Status.SUCCESS
+            return "end"
+        cache["fresh_path"] = cursor_path(cursor)
         return "next"
     except StepRetry as exc:
         with transaction.atomic():
@@ -343,6 +382,23 @@ def _advance(run: Run, owner: str, *, cursor: list | None = None) -> None:
     run.cursor = cursor if cursor is not None else cursor_advance(run.program, run.cursor)
     run.lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds())
     Run.objects.filter(pk=run.pk, lease_owner=owner).update(cursor=run.cursor, lease_expires_at=run.lease_expires_at)
+
+
+def _move(run: Run, owner: str, cursor: list, *, last: bool = False):
+    """Set the run's cursor in the database and renew its lease (or, after the last step, end
+    the run as a success), if the lease is still ours. Returns the new lease's expiry (None once
+    the run ended), or False when the run is no longer ours."""
+    now = timezone.now()
+    if last:
+        updates = {"status": Run.Status.SUCCESS, "finished_at": now, "lease_owner": "", "wake_at": None}
+        lease = None
+    else:
+        lease = now + timedelta(seconds=lease_seconds())
+        updates = {}
+    moved = Run.objects.filter(pk=run.pk, lease_owner=owner, status=Run.Status.RUNNING).update(
+        cursor=cursor, lease_expires_at=lease, **updates
+    )
+    return lease if moved else False
 
 
 def _park(run: Run, wake_at) -> None:
@@ -420,10 +476,14 @@ def _wake_next_on_task(run: Run) -> None:
     if not run.task_id:
         return
     next_run = (
-        Run.objects.filter(task_id=run.task_id, status=Run.Status.PENDING).exclude(pk=run.pk).order_by("pk").first()
+        Run.objects.filter(task_id=run.task_id, status=Run.Status.PENDING)
+        .exclude(pk=run.pk)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
     )
     if next_run is not None:
-        run_enqueue(next_run.pk)
+        run_enqueue(next_run)
 
 
 # ---------------------------------------------------------------- sweeping
@@ -438,11 +498,13 @@ def run_sweep(*, now=None) -> list[int]:
     now = now or timezone.now()
     settle = timedelta(seconds=float(getattr(settings, "RUN_PENDING_GRACE_SECONDS", 5)))
     not_rung = Q(rung_at__isnull=True) | Q(rung_at__lte=now - timedelta(seconds=rering_seconds()))
-    needs_worker = (
-        Q(status=Run.Status.WAITING, wake_at__lte=now)
-        | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
-        | Q(status=Run.Status.PENDING, created_at__lte=now - settle)
-    ) & not_rung
+    due = Q(status=Run.Status.WAITING, wake_at__lte=now) | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
+    if not _queue_backlog():
+        # A pending run is only "lost" once the queue has drained: while doorbells wait in it, a
+        # pending run's own doorbell is most likely among them, and ringing again under a burst
+        # only doubles the workers' work (each duplicate costs a claim) and the queue's length.
+        due |= Q(status=Run.Status.PENDING, created_at__lte=now - settle)
+    needs_worker = due & not_rung
     candidates = list(Run.objects.filter(needs_worker).order_by("wake_at", "pk").values_list("pk", flat=True)[:500])
     rung = []
     for run_id in candidates:
@@ -451,6 +513,22 @@ def run_sweep(*, now=None) -> list[int]:
             run_enqueue(run_id)
             rung.append(run_id)
     return rung
+
+
+def _queue_backlog() -> int:
+    """Doorbells waiting in the broker (0 when it cannot tell: then the sweeper rings, to be safe)."""
+    global _broker
+    try:
+        if _broker is None:
+            from django_q.brokers import get_broker
+
+            _broker = get_broker()
+        return int(_broker.queue_size() or 0)
+    except Exception:
+        return 0
+
+
+_broker = None
 
 
 def rering_seconds() -> float:

@@ -284,6 +284,8 @@ def stage_delete(*, actor: User, flow: Flow, stage: Stage, move_to=None, source:
             )
         if tasks:
             Task.objects.filter(pk__in=[t.pk for t in tasks]).update(stage=target)
+            for task in tasks:
+                task.stage = target  # the events hand these objects to the workflows as they are now
             task_events_record(
                 flow=flow,
                 items=[(task, TaskEvent.Kind.UPDATED, {"Stage": [stage.name, target.name]}) for task in tasks],

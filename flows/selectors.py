@@ -143,9 +143,19 @@ def flow_can_edit(*, flow: Flow, user: User) -> bool:
 
 
 def flow_member_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
-    """A flow the caller has joined (or administers): what working in a flow needs."""
-    flow = flow_get(user=user, org_slug=org_slug, flow_slug=flow_slug)
-    if not flow.joined and not organization_is_admin(user=user, organization=flow.organization):
+    """A flow the caller has joined (or administers): what working in a flow needs.
+
+    One query, on every Task API request: a member of a flow (an active membership) sees it while
+    it is enabled, an organization admin always; anyone else gets "not found"."""
+    membership = FlowMembership.objects.filter(flow=OuterRef("pk"), user=user, disabled=False)
+    admin = OrganizationMembership.objects.filter(organization=OuterRef("organization_id"), user=user, admin=True)
+    flow = (
+        Flow.objects.select_related("organization")
+        .annotate(joined=Exists(membership), is_open=Exists(membership.filter(open=True)), is_admin=Exists(admin))
+        .filter(organization__parameterized_name=org_slug, parameterized_name=flow_slug)
+        .first()
+    )
+    if flow is None or not (flow.is_admin or (flow.joined and not flow.disabled)):
         raise Http404
     return flow
 

@@ -223,11 +223,11 @@ def task_validate(*, flow: Flow, data: dict, task: Task | None = None, partial: 
 # --- history -----------------------------------------------------------------------------------
 
 
-def _dispatch(event_id: int) -> None:
+def _dispatch(event: TaskEvent) -> None:
     # Imported at call time: workflows builds on tasks, so tasks must not import it at load time.
     from workflows import dispatch
 
-    dispatch.task_event_recorded(event_id)
+    dispatch.task_event_recorded(event)
 
 
 def _check_source(source: str) -> None:
@@ -257,7 +257,7 @@ def task_events_record(
     )
     # bulk_create returns ids on the supported backends (PostgreSQL, SQLite 3.35+).
     for event in events:
-        transaction.on_commit(partial(_dispatch, event.pk))
+        transaction.on_commit(partial(_dispatch, event))
     return events
 
 
@@ -320,6 +320,9 @@ def _key_field(fields: list[Field]) -> Field | None:
 
 
 def _save(task: Task, fields: list[Field]) -> None:
+    if _key_field(fields) is None:
+        task.save()  # no unique key, nothing to collide with: no savepoint needed
+        return
     try:
         with transaction.atomic():
             task.save()
@@ -328,10 +331,19 @@ def _save(task: Task, fields: list[Field]) -> None:
         raise _DuplicateKey({key_field.name if key_field else "body": ["has already been taken"]})
 
 
-def task_create(*, flow: Flow, actor: User | None, data: dict, source: str = "api", depth: int = 0) -> Task:
+def task_create(
+    *,
+    flow: Flow,
+    actor: User | None,
+    data: dict,
+    source: str = "api",
+    depth: int = 0,
+    fields: list[Field] | None = None,
+) -> Task:
     _check_source(source)
     with transaction.atomic():
-        fields = flow_fields(flow=flow)
+        if fields is None:
+            fields = flow_fields(flow=flow)
         cleaned = _validate(flow=flow, data=data, task=None, partial=False, fields=fields, source=source)
         stage = cleaned.get("stage") or Stage.objects.filter(flow=flow).order_by("position", "id").first()
         if stage is None:
@@ -394,21 +406,22 @@ def task_upsert(
     """Create, or update the task whose unique key the body carries. Returns (task, created)."""
     if not isinstance(data, dict):
         raise TaskValidationError({"body": ["must be a JSON object"]})
-    existing = _find_by_body_key(flow, data)
+    fields = flow_fields(flow=flow)
+    existing = _find_by_body_key(flow, data, fields)
     if existing is not None:
         return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
     try:
-        return task_create(flow=flow, actor=actor, data=data, source=source, depth=depth), True
+        return task_create(flow=flow, actor=actor, data=data, source=source, depth=depth, fields=fields), True
     except _DuplicateKey:
         # A concurrent request created the same key between our lookup and insert: update it instead.
-        existing = _find_by_body_key(flow, data)
+        existing = _find_by_body_key(flow, data, fields)
         if existing is None:
             raise
         return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
 
 
-def _find_by_body_key(flow: Flow, data: dict) -> Task | None:
-    key_field = Field.objects.filter(flow=flow, unique=True).first()
+def _find_by_body_key(flow: Flow, data: dict, fields: list[Field]) -> Task | None:
+    key_field = _key_field(fields)
     if key_field is None:
         return None
     value = next((v for k, v in data.items() if str(k).strip().lower() == key_field.name.lower()), None)

@@ -61,16 +61,22 @@ def field_types_of(flow) -> dict[str, str]:
     return dict(flow.fields.values_list("name", "type"))
 
 
-def task_event_recorded(event_id: int) -> None:
-    """Called after the transaction that recorded TaskEvent `event_id` commits."""
-    event = TaskEvent.objects.select_related("flow", "task").filter(pk=event_id).first()
-    if event is None or event.task is None or not event.flow.module or event.kind == TaskEvent.Kind.DELETED:
+def task_event_recorded(event: TaskEvent) -> None:
+    """Called after the transaction that recorded `event` commits. The event comes as recorded,
+    with the flow and task objects the write used, so nothing is read back before matching."""
+    task = event.task
+    if task is None or event.kind == TaskEvent.Kind.DELETED or not event.flow.module:
         return
     flow = event.flow
+    if not Task.flow.is_cached(task):
+        task.flow = flow  # the same row: spare a read per task when a schema change records many
     changes = event.changes or {}
     new_stage = None
     if "Stage" in changes and changes["Stage"][1]:
-        new_stage = flow.stages.filter(name=changes["Stage"][1]).first()
+        if task.stage_id and task.stage.name == changes["Stage"][1]:
+            new_stage = task.stage
+        else:
+            new_stage = flow.stages.filter(name=changes["Stage"][1]).first()
     types = trigger_types_for_change(module=flow.module, kind=event.kind, changes=changes, new_stage=new_stage)
     if not types:
         return
@@ -81,7 +87,7 @@ def task_event_recorded(event_id: int) -> None:
         "new": {name: pair[1] for name, pair in changes.items()},
         "changed": list(changes),
     }
-    fire(task=event.task, trigger_types=types, context=context, depth=event.depth)
+    fire(task=task, trigger_types=types, context=context, depth=event.depth)
 
 
 def fire(*, task: Task, trigger_types: list[str], context: dict[str, Any], depth: int) -> list[Run]:

@@ -38,9 +38,7 @@ class ApiCall(StepType):
         return http.secret_values(config.get("headers", []))
 
     def execute(self, ctx: StepContext, config: dict) -> StepResult:
-        from tasks.services import task_to_json
-
-        payload = {"action": ctx.run.name, "user": user_payload(ctx.user), "task": task_to_json(task=ctx.task)}
+        payload = {"action": ctx.run.name, "user": user_payload(ctx.user), "task": ctx.task_json()}
         response, request_record, secrets = http.signed_send(
             method=config.get("method", "POST"),
             url=config["url"],

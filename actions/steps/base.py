@@ -58,10 +58,26 @@ class StepContext:
     depth: int
     # What the engine needs to know from the step beyond success.
     trigger: dict[str, Any] = field(default_factory=dict)
+    # The flow's fields, shared by a run's consecutive steps (steps never change the schema).
+    fields: list | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
         return "workflow" if self.run.kind == "workflow" else "action"
+
+    def flow_fields(self) -> list:
+        if self.fields is None:
+            from tasks.services import flow_fields
+
+            self.fields = flow_fields(flow=self.flow)
+        return self.fields
+
+    def task_json(self) -> dict:
+        """The task as the Task API shows it now (the engine reads the task fresh for every step)."""
+        from tasks.services import task_to_json
+
+        same_flow = self.task.flow_id == self.flow.pk
+        return task_to_json(task=self.task, fields=self.flow_fields() if same_flow else None)
 
 
 @dataclass

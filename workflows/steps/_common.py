@@ -108,10 +108,11 @@ class Trigger:
     """The trigger task as data for `{{trigger.x}}`, read once per step."""
 
     def __init__(self, ctx: StepContext):
-        from tasks.services import task_to_json
-
-        self.task = fresh_task(ctx)
-        self.json = task_to_json(task=self.task)
+        if ctx.task is None:
+            raise StepFailed("the task no longer exists")
+        # The engine read the task fresh for this step.
+        self.task = ctx.task
+        self.json = ctx.task_json()
         self.extra = {"id": self.task.pk}
 
     def text(self, template: str) -> str:

@@ -105,10 +105,8 @@ def event_type(ctx) -> str:
 
 
 def workflow_payload(ctx) -> dict:
-    workflow = ctx.run.workflow if ctx.run.workflow_id else None
-    if workflow is None:
-        return {"id": None, "name": ctx.run.name}
-    return {"id": str(workflow.pk), "name": workflow.name}
+    # The run carries the workflow's name as it was when the run started.
+    return {"id": str(ctx.run.workflow_id) if ctx.run.workflow_id else None, "name": ctx.run.name}
 
 
 @register
