@@ -28,5 +28,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks and fault drills (a few minutes on two cores): SQLite + ORM broker, then PostgreSQL +
+# Redis when reachable (BENCH_DATABASE_URL / BENCH_REDIS_URL). Figures, not tests: see bench/README.md.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --config both $(BENCH_ARGS)
+	$(BIN)/python -m bench.drills $(DRILL_ARGS)
+
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -57,16 +57,54 @@ class Cluster:
 
     def kill(self):
         """kill -9 the whole cluster: sentinel and workers, mid-whatever."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        self._signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+        self._wait_for_group(10)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        # The workers may outlive the sentinel for a moment; their database sessions go with them,
+        # so wait for the whole group (or kill it) before the test database is dropped.
+        if not self._wait_for_group(15):
+            self.kill()
+
+    def _signal(self, sig):
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _wait_for_group(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _live_members(self.process.pid):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _live_members(group: int) -> list[int]:
+    """Processes of a process group that are still running (zombies waiting to be reaped hold
+    no database session, so they do not count)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == group and state != "Z":
+            live.append(int(entry))
+    return live
 
 
 @pytest.fixture

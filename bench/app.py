@@ -1,0 +1,230 @@
+"""The Django side of the benchmarks: commands run inside Flowsite (same settings and database as the
+web and worker processes) that prepare data and read results back from the run records.
+
+    python -m bench.app setup RECEIVER_URL            -> JSON with ids, slugs, a token and a session cookie
+    python -m bench.app fill-board FLOW_ID N          -> bulk-inserts tasks until the flow has N
+    python -m bench.app board-queries ORG FLOW        -> queries the board page and the task list make
+    python -m bench.app wait-start FLOW_ID N SECONDS  -> N runs (one per task) that each wait SECONDS
+    python -m bench.app wait-report RUN_IDS_FILE      -> lateness of each wait, in seconds
+    python -m bench.app runs-report SINCE_RUN_ID      -> runs by status since a run id (drills)
+
+Every command prints one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowsite.settings")
+    import django
+
+    django.setup()
+
+
+def setup(receiver_url: str) -> dict:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from rest_framework.authtoken.models import Token
+
+    from actions.services import action_create
+    from flows.models import Field, Organization, OrganizationMembership
+    from flows.services import flow_create, user_create
+    from workflows.models import Workflow, WorkflowAction
+
+    user = user_create(email="bench@example.com", password="bench-password-1", first_name="Bench")
+    org = Organization.objects.create(name="Bench", parameterized_name="bench")
+    OrganizationMembership.objects.create(organization=org, user=user, admin=True)
+
+    def fields(flow, names):
+        for position, name in enumerate(names):
+            Field.objects.create(flow=flow, name=name, type="text", position=position)
+
+    # Actions: one flow without a module (no workflow listens), a task to act on.
+    from tasks.services import task_create
+
+    ops = flow_create(user=user, organization=org, name="Ops")
+    fields(ops, ["Company Name", "Note"])
+    hop = action_create(
+        flow=ops,
+        actor=user,
+        data={"name": "Hop", "steps": [{"type": "api_call", "config": {"url": f"{receiver_url}/ok/hop"}}]},
+    )
+    chain_steps = []
+    for i in range(40):
+        if i % 2 == 0:
+            chain_steps.append({"type": "update_data", "config": {"values": {"Note": f"step {i}"}}})
+        else:
+            chain_steps.append({"type": "api_call", "config": {"url": f"{receiver_url}/ok/chain/{i}"}})
+    chain = action_create(flow=ops, actor=user, data={"name": "Chain", "steps": chain_steps})
+    hop_tasks = [task_create(flow=ops, actor=user, data={"Company Name": f"Hop {i}"}).pk for i in range(8)]
+
+    # Burst: a leads flow whose lead_created workflow has one webhook step.
+    leads = flow_create(user=user, organization=org, name="Leads", module="leads")
+    fields(leads, ["Company Name", "Source"])
+    burst = Workflow.objects.create(
+        organization=org, flow=leads, name="Burst hook", trigger_module="leads", trigger_type="lead_created"
+    )
+    WorkflowAction.objects.create(
+        workflow=burst, action_type="webhook", config={"url": f"{receiver_url}/ok/burst", "maxAttempts": 3}
+    )
+
+    # Ingest: a projects flow; a workflow listens to another trigger, so matching is real work.
+    projects = flow_create(user=user, organization=org, name="Projects", module="projects")
+    fields(projects, ["Company Name", "Source", "Amount"])
+    Workflow.objects.create(
+        organization=org, flow=projects, name="On update", trigger_module="projects", trigger_type="project_updated"
+    )
+
+    # Board: a plain flow filled in bulk.
+    board = flow_create(user=user, organization=org, name="Board")
+    fields(board, ["Company Name", "Source", "Amount", "Owner", "Note"])
+
+    token = Token.objects.create(user=user).key
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()  # a Redis list may hold doorbells from an earlier run
+    return {
+        "org": org.parameterized_name,
+        "token": token,
+        "session": session.session_key,
+        "user_email": user.email,
+        "ops": {"id": ops.pk, "slug": ops.parameterized_name, "hop": hop.pk, "chain": chain.pk, "tasks": hop_tasks},
+        "leads": {"id": leads.pk, "slug": leads.parameterized_name, "workflow": str(burst.pk)},
+        "projects": {"id": projects.pk, "slug": projects.parameterized_name},
+        "board": {"id": board.pk, "slug": board.parameterized_name},
+    }
+
+
+def fill_board(flow_id: str, total: int) -> dict:
+    from django.db import transaction
+
+    from flows.models import Flow
+    from tasks.models import Task
+
+    flow = Flow.objects.get(pk=flow_id)
+    stages = list(flow.stages.order_by("position"))
+    fields = list(flow.fields.order_by("position"))
+    have = Task.objects.filter(flow=flow).count()
+    batch = []
+    for n in range(have, total):
+        data = {str(f.pk): f"{f.name} {n}" for f in fields}
+        batch.append(Task(flow=flow, stage=stages[n % len(stages)], data=data, tags=[]))
+        if len(batch) >= 5000:
+            with transaction.atomic():
+                Task.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        with transaction.atomic():
+            Task.objects.bulk_create(batch)
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE tasks_task")
+    return {"tasks": Task.objects.filter(flow=flow).count()}
+
+
+def board_queries(org: str, flow: str) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from flows.models import User
+
+    user = User.objects.get(email="bench@example.com")
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    out = {}
+    for name, url, kwargs in [
+        ("board", f"/flows/{org}/{flow}", {}),
+        ("tasks_api", f"/api/flows/{org}/{flow}/tasks", {}),
+    ]:
+        client.get(url, **kwargs)  # warm
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, **kwargs)
+        out[name] = {"status": response.status_code, "queries": len(queries)}
+    return out
+
+
+def wait_start(flow_id: str, count: int, seconds: float) -> dict:
+    from django.db import transaction
+
+    from actions.engine import run_create
+    from flows.models import Flow
+    from tasks.models import Task
+
+    flow = Flow.objects.get(pk=flow_id)
+    tasks = list(Task.objects.filter(flow=flow).order_by("pk")[:count])
+    program = [{"id": "wait", "type": "wait", "config": {"duration": seconds, "unit": "seconds"}}]
+    ids = []
+    # One run per task (runs on one task are serialized); each starts with its wait at once.
+    with transaction.atomic():
+        for task in tasks:
+            run = run_create(kind="workflow", flow=flow, task=task, name="Wait", program=program)
+            ids.append(run.pk)
+    return {"runs": ids}
+
+
+def wait_report(run_ids: list[int]) -> dict:
+    from actions.models import Run, StepRun
+
+    steps = StepRun.objects.filter(run_id__in=run_ids, path="0").values_list("output", "finished_at", "status")
+    from datetime import datetime
+
+    lateness = []
+    for output, finished_at, status in steps:
+        until = (output or {}).get("wait_until")
+        if status == "success" and until and finished_at:
+            lateness.append((finished_at - datetime.fromisoformat(until)).total_seconds())
+    statuses: dict[str, int] = {}
+    for status in Run.objects.filter(pk__in=run_ids).values_list("status", flat=True):
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"lateness": lateness, "statuses": statuses}
+
+
+def runs_report(since: int) -> dict:
+    from actions.models import Run
+
+    rows = Run.objects.filter(pk__gt=since).values_list("pk", "status", "errors")
+    out: dict = {"total": 0, "by_status": {}, "failed": []}
+    for pk, status, errors in rows:
+        out["total"] += 1
+        out["by_status"][status] = out["by_status"].get(status, 0) + 1
+        if status == "fail":
+            out["failed"].append([pk, errors])
+    return out
+
+
+def main(argv: list[str]) -> None:
+    _django()
+    command, args = argv[0], argv[1:]
+    if command == "setup":
+        result = setup(args[0])
+    elif command == "fill-board":
+        result = fill_board(args[0], int(args[1]))
+    elif command == "board-queries":
+        result = board_queries(args[0], args[1])
+    elif command == "wait-start":
+        result = wait_start(args[0], int(args[1]), float(args[2]))
+    elif command == "wait-report":
+        with open(args[0]) as f:
+            result = wait_report(json.load(f))
+    elif command == "runs-report":
+        result = runs_report(int(args[0]))
+    else:
+        raise SystemExit(f"unknown command {command}")
+    sys.stdout.write(json.dumps(result, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,471 @@
+"""Flowsite benchmarks: stand the app up for real and print every figure beside its floor.
+
+    make bench                                   # SQLite + ORM broker, then PostgreSQL + Redis if reachable
+    .venv/bin/python -m bench.run --config sqlite
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/flowsite_bench REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python -m bench.run
+    .venv/bin/python -m bench.run --only hop,chain --burst 10000
+
+Writes bench/results/<timestamp>.json. See bench/README.md for what each row measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import threading
+import time
+from datetime import datetime
+
+from bench import floor
+from bench.stack import ROOT, Http, Stack, pct, wait_for
+
+RESULTS = ROOT / "bench" / "results"
+ROWS = ("hop", "chain", "burst", "ingest", "board", "wait", "memory")
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/flowsite_bench"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+# ---------------------------------------------------------------- load generation
+
+
+def _client(job: tuple) -> list[tuple]:
+    """One client process: sequential requests on one kept-alive connection.
+    Returns (sent, answered, status, task id) per request, times from time.time()."""
+    base, headers, path, bodies = job
+    client = Http(base, headers=headers)
+    out = []
+    for body in bodies:
+        sent = time.time()
+        try:
+            status, data = client.request("POST", path, body=body)
+        except OSError:
+            status, data = 0, b""
+        answered = time.time()
+        task_id = None
+        if status in (200, 201):
+            try:
+                task_id = json.loads(data).get("id")
+            except ValueError:
+                pass
+        out.append((sent, answered, status, task_id))
+    client.close()
+    return out
+
+
+def load(base: str, headers: dict, path: str, bodies: list, clients: int) -> tuple[list[tuple], float]:
+    """Spread `bodies` over `clients` processes (not threads: the GIL would skew the latencies)."""
+    jobs = [(base, headers, path, bodies[i::clients]) for i in range(clients)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(clients) as pool:
+        started = time.time()
+        results = pool.map(_client, jobs)
+        elapsed = time.time() - started
+    return [row for part in results for row in part], elapsed
+
+
+# ---------------------------------------------------------------- the workloads
+
+
+class Bench:
+    def __init__(self, stack: Stack, args):
+        self.stack = stack
+        self.args = args
+        self.rows: list[dict] = []
+        self.floors: dict = {}
+        self.data: dict = {}
+
+    def api(self) -> Http:
+        return Http(self.stack.web_url, headers={"Authorization": f"Bearer {self.data['token']}"})
+
+    def row(self, name, what, figure, unit, floor_value, target, met, **extra):
+        ratio = figure / floor_value if floor_value and figure == figure else float("nan")
+        self.rows.append(
+            {
+                "config": self.stack.label,
+                "name": name,
+                "what": what,
+                "figure": round(figure, 3) if isinstance(figure, float) else figure,
+                "unit": unit,
+                "floor": round(floor_value, 3) if isinstance(floor_value, float) else floor_value,
+                "ratio": round(ratio, 2) if ratio == ratio else None,
+                "target": target,
+                "met": met,
+                **extra,
+            }
+        )
+        print(
+            f"  {name:<14} {what:<34} {figure:>10.2f} {unit:<8} floor {floor_value:>9.2f}"
+            f"  x{ratio:>7.2f}  {target:<22} {'ok' if met else ('--' if met is None else 'MISSED')}",
+            flush=True,
+        )
+
+    # -- setup
+
+    def prepare(self) -> None:
+        s = self.stack
+        s.reset_database()
+        s.start_receiver()
+        self.data = s.app("setup", s.receiver_url)
+        s.start_web()
+        s.start_worker()
+        db = floor.db_insert_commit(s.database_url, 500)
+        post = floor.http_post(s.receiver_url, "/ok/floor", 500)
+        self.floors = {"insert_commit": db, "http_post": post}
+        print(
+            f"  floor: INSERT+COMMIT p50 {db['p50_ms']:.2f} ms p99 {db['p99_ms']:.2f} ms ({db['per_s']:.0f}/s); "
+            f"keep-alive POST p50 {post['p50_ms']:.2f} ms p99 {post['p99_ms']:.2f} ms ({post['per_s']:.0f}/s)",
+            flush=True,
+        )
+
+    def _hop_floor(self, p: int) -> float:
+        return self.floors["insert_commit"][f"p{p}_ms"] + self.floors["http_post"][f"p{p}_ms"]
+
+    def _wait_deliveries(self, start: int, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.stack.receiver_wait(start + count, min(30.0, deadline - time.monotonic())) >= start + count:
+                return True
+        return self.stack.receiver_count() >= start + count
+
+    # -- rows
+
+    def hop(self, n: int) -> None:
+        api = self.api()
+        ops = self.data["ops"]
+        path = f"/api/flows/{self.data['org']}/{ops['slug']}/executions"
+        latencies, from_request = [], []
+        for i in range(n):
+            before = self.stack.receiver_count()
+            sent = time.time()
+            status, body = api.request(
+                "POST", path, body={"task_id": ops["tasks"][i % len(ops["tasks"])], "action_id": ops["hop"]}
+            )
+            accepted = time.time()
+            assert status == 201, (status, body)
+            if self.stack.receiver_wait(before + 1, 10) <= before:
+                raise SystemExit("hop: the receiver never got the API Call")
+            received = self.stack.receiver_log(before)[0][0]
+            latencies.append(received - accepted)
+            from_request.append(received - sent)
+            time.sleep(0.005)  # let the run record its end: each execution starts on an idle system
+        api.close()
+        p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+        extra = {"p50_from_request_ms": pct(from_request, 50) * 1000, "n": n}
+        self.row(
+            "hop latency", "accepted -> receiver, p50", p50, "ms", self._hop_floor(50), "<= 15 ms", p50 <= 15, **extra
+        )
+        self.row(
+            "hop latency", "accepted -> receiver, p99", p99, "ms", self._hop_floor(99), "<= 50 ms", p99 <= 50, **extra
+        )
+
+    def chain(self, n: int) -> None:
+        api = self.api()
+        ops = self.data["ops"]
+        path = f"/api/flows/{self.data['org']}/{ops['slug']}/executions"
+        per_step = []
+        for i in range(n):
+            before = self.stack.receiver_count()
+            status, body = api.request("POST", path, body={"task_id": ops["tasks"][i % 8], "action_id": ops["chain"]})
+            accepted = time.time()
+            assert status == 201, (status, body)
+            if not self._wait_deliveries(before, 20, 60):
+                raise SystemExit("chain: the run did not reach its last step")
+            log = self.stack.receiver_log(before)
+            last = max(entry[0] for entry in log if entry[1].endswith("/chain/39"))
+            per_step.append((last - accepted) / 40)
+            time.sleep(0.1)
+        api.close()
+        value = pct(per_step, 50) * 1000
+        floor_step = (self._hop_floor(50) + self.floors["insert_commit"]["p50_ms"]) / 2  # half the steps call out
+        self.row("chain", "time per step (40 steps), p50", value, "ms", floor_step, "<= 10 ms/step", value <= 10, n=n)
+
+    def burst(self, n: int, clients: int = 8, label: str = "burst") -> dict:
+        leads = self.data["leads"]
+        path = f"/api/flows/{self.data['org']}/{leads['slug']}/tasks"
+        bodies = [{"Company Name": f"Burst {i}", "Source": "bench"} for i in range(n)]
+        start = self.stack.receiver_count()
+        peak = {"worker_kb": 0, "web_kb": 0}
+        sampling = threading.Event()
+
+        def sample():
+            while not sampling.is_set():
+                m = self.stack.memory()
+                peak["worker_kb"] = max(peak["worker_kb"], m["worker_kb"])
+                peak["web_kb"] = max(peak["web_kb"], m["web_kb"])
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        results, ingest_s = load(
+            self.stack.web_url, {"Authorization": f"Bearer {self.data['token']}"}, path, bodies, clients
+        )
+        ok = [r for r in results if r[2] == 201]
+        drained = self._wait_deliveries(start, len(ok), self.args.drain_timeout)
+        sampling.set()
+        sampler.join()
+        log = self.stack.receiver_log(start)
+        sent_at = {r[3]: r for r in ok}
+        delays, first_delivery = [], {}
+        for received, _target, _key, task_id in log:
+            if task_id in sent_at and task_id not in first_delivery:
+                first_delivery[task_id] = received
+                delays.append(received - sent_at[task_id][1])
+        first_sent = min(r[0] for r in ok)
+        last = max(first_delivery.values()) if first_delivery else time.time()
+        rate = len(first_delivery) / (last - first_sent)
+        duplicates = len(log) - len(first_delivery)
+        return {
+            "n": n,
+            "accepted": len(ok),
+            "delivered": len(first_delivery),
+            "duplicate_deliveries": duplicates,
+            "drained": drained,
+            "ingest_s": ingest_s,
+            "drain_rate": rate,
+            "p99_ms": pct(delays, 99) * 1000,
+            "p50_ms": pct(delays, 50) * 1000,
+            "peak": peak,
+        }
+
+    def burst_row(self, n: int) -> None:
+        first = self.burst(n)
+        self.burst_results = [first]
+        floor_rate = 1000 / self._hop_floor(50)
+        postgres_redis = self.stack.is_postgres and self.stack.redis_url
+        target = ">= 1000/s (PG+Redis)" if postgres_redis else "report (SQLite)"
+        met = first["drain_rate"] >= 1000 if postgres_redis else None
+        extra = {k: v for k, v in first.items() if k != "peak"}
+        self.row(
+            "burst",
+            f"drain rate, {first['delivered']}/{n} events",
+            first["drain_rate"],
+            "/s",
+            floor_rate,
+            target,
+            met,
+            **extra,
+        )
+        self.row("burst", "event -> delivery, p99", first["p99_ms"], "ms", self._hop_floor(99), "report", None, **extra)
+
+    def memory_row(self, n: int) -> None:
+        first = self.burst_results[0] if getattr(self, "burst_results", None) else self.burst(n)
+        second = self.burst(n, label="burst 2")
+        for kind in ("worker_kb", "web_kb"):
+            a, b = first["peak"][kind] / 1024, second["peak"][kind] / 1024
+            flat = b <= a * 1.10 + 5
+            self.row(
+                "memory",
+                f"peak RSS {kind[:-3]} (MB), 2nd burst",
+                b,
+                "MB",
+                a,
+                "flat across 2 bursts",
+                flat,
+                first_mb=a,
+                second_mb=b,
+            )
+
+    def ingest(self, n: int, clients: int = 8) -> None:
+        projects = self.data["projects"]
+        path = f"/api/flows/{self.data['org']}/{projects['slug']}/tasks"
+        bodies = [{"Company Name": f"Ingest {i}", "Source": "bench", "Amount": str(i)} for i in range(n)]
+        headers = {"Authorization": f"Bearer {self.data['token']}"}
+        load(self.stack.web_url, headers, path, bodies[:200], clients)  # warm every web worker
+        results, elapsed = load(self.stack.web_url, headers, path, bodies, clients)
+        ok = [r for r in results if r[2] == 201]
+        rate = len(ok) / elapsed
+        p99 = pct([r[1] - r[0] for r in ok], 99) * 1000
+        # The floor: a plain Django view that parses JSON and inserts a row, same gunicorn settings.
+        floor.ensure_table(self.stack.database_url)
+        floor_stack = Stack(
+            database_url=self.stack.database_url,
+            web_workers=self.stack.web_workers,
+            web_threads=self.stack.web_threads,
+            log_dir=self.stack.log_dir,
+        )
+        floor_stack.start_web("bench.floor_site:application", env={"DJANGO_SETTINGS_MODULE": "bench.floor_site"})
+        try:
+            load(floor_stack.web_url, {}, "/ingest", bodies[:200], clients)
+            floor_results, floor_elapsed = load(floor_stack.web_url, {}, "/ingest", bodies, clients)
+        finally:
+            floor_stack.stop()
+        floor_ok = [r for r in floor_results if r[2] == 201]
+        floor_rate = len(floor_ok) / floor_elapsed
+        floor_p99 = pct([r[1] - r[0] for r in floor_ok], 99) * 1000
+        extra = {"n": n, "errors": len(results) - len(ok), "floor_view_per_s": floor_rate}
+        self.row(
+            "task ingest",
+            f"{clients} clients, requests/s",
+            rate,
+            "/s",
+            floor_rate,
+            ">=1000/s, >=0.5x floor",
+            rate >= 1000 and rate >= 0.5 * floor_rate,
+            **extra,
+        )
+        self.row("task ingest", f"{clients} clients, p99", p99, "ms", floor_p99, "<= 20 ms", p99 <= 20, **extra)
+
+    def board(self, sizes: list[int]) -> None:
+        board = self.data["board"]
+        org = self.data["org"]
+        session = Http(self.stack.web_url, headers={"Cookie": f"sessionid={self.data['session']}"})
+        api = self.api()
+        counts = {}
+        for size in sizes:
+            self.stack.app("fill-board", str(board["id"]), str(size))
+            counts[size] = self.stack.app("board-queries", org, board["slug"])
+            raw = floor.first_page_select(self.stack.database_url, board["id"])
+            for name, client, path in [
+                ("board page", session, f"/flows/{org}/{board['slug']}"),
+                ("GET tasks", api, f"/api/flows/{org}/{board['slug']}/tasks"),
+            ]:
+                times = []
+                for i in range(25):
+                    t0 = time.perf_counter()
+                    status, _ = client.request("GET", path)
+                    if i >= 5:  # the first few warm caches
+                        times.append(time.perf_counter() - t0)
+                    assert status == 200, (name, status)
+                p50 = pct(times, 50) * 1000
+                key = "board" if name == "board page" else "tasks_api"
+                queries = counts[size][key]["queries"]
+                flat = counts[size][key]["queries"] == counts[sizes[0]][key]["queries"]
+                met = (p50 <= 150 and flat) if size == max(sizes) else None
+                self.row(
+                    "board",
+                    f"{name} @ {size:,} tasks ({queries} queries)",
+                    p50,
+                    "ms",
+                    raw["p50_ms"],
+                    "<=150 ms @100k, flat queries",
+                    met,
+                    p99_ms=pct(times, 99) * 1000,
+                    queries=queries,
+                    tasks=size,
+                )
+        session.close()
+        api.close()
+
+    def wait(self, n: int, seconds: float = 1.0) -> None:
+        board = self.data["board"]
+        self.stack.app("fill-board", str(board["id"]), str(n))
+        started = self.stack.app("wait-start", str(board["id"]), str(n), str(seconds))
+        ids_file = self.stack.log_dir / "wait-runs.json"
+        ids_file.write_text(json.dumps(started["runs"]))
+        report = {}
+
+        def done():
+            report.update(self.stack.app("wait-report", str(ids_file)))
+            return report["statuses"].get("success", 0) >= n
+
+        wait_for(done, seconds + 60, 1.0)
+        late = report["lateness"]
+        p99 = pct(late, 99)
+        sleep_floor = floor.sleep_lateness()
+        self.row(
+            "wait accuracy",
+            f"{len(late)}/{n} waits of {seconds:g}s, p99 late",
+            p99,
+            "s",
+            sleep_floor["p99_ms"] / 1000,
+            "p99 <= 1 s",
+            p99 <= 1.0 and len(late) == n,
+            p50_s=pct(late, 50),
+            statuses=report["statuses"],
+        )
+
+
+# ---------------------------------------------------------------- main
+
+
+def run_config(args, database_url: str | None, redis_url: str | None) -> list[dict]:
+    stack = Stack(
+        database_url=database_url,
+        redis_url=redis_url,
+        q_workers=args.q_workers,
+        web_workers=args.web_workers,
+        web_threads=args.web_threads,
+    )
+    print(f"\n== {stack.label} (logs in {stack.log_dir})", flush=True)
+    bench = Bench(stack, args)
+    only = set(args.only.split(",")) if args.only else set(ROWS)
+    try:
+        bench.prepare()
+        if "hop" in only:
+            bench.hop(args.hop)
+        if "chain" in only:
+            bench.chain(args.chain)
+        if "burst" in only or "memory" in only:
+            bench.burst_row(args.burst)
+        if "memory" in only:
+            bench.memory_row(args.burst)
+        if "ingest" in only:
+            bench.ingest(args.ingest)
+        if "wait" in only:
+            bench.wait(args.waits)
+        if "board" in only:
+            bench.board(args.board)
+    finally:
+        stack.stop()
+    return bench.rows + [{"config": stack.label, "name": "floor", **bench.floors}]
+
+
+def print_table(rows: list[dict]) -> None:
+    print()
+    header = f"{'config':<24} {'row':<14} {'what':<44} {'figure':>12} {'floor':>10} {'ratio':>8}  {'target':<26} met"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if r["name"] == "floor":
+            continue
+        met = {True: "yes", False: "NO", None: "-"}[r["met"]]
+        ratio = f"x{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+        print(
+            f"{r['config']:<24} {r['name']:<14} {r['what']:<44} {r['figure']:>9.2f} {r['unit']:<3}"
+            f"{r['floor']:>9.2f} {ratio:>8}  {r['target']:<26} {met}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=["env", "sqlite", "postgres", "both"], default="env")
+    parser.add_argument("--only", default="", help=f"comma-separated rows: {','.join(ROWS)}")
+    parser.add_argument("--hop", type=int, default=500)
+    parser.add_argument("--chain", type=int, default=5)
+    parser.add_argument("--burst", type=int, default=int(os.environ.get("BENCH_BURST", "3000")))
+    parser.add_argument("--ingest", type=int, default=4000)
+    parser.add_argument("--waits", type=int, default=1000)
+    parser.add_argument("--board", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
+    parser.add_argument("--drain-timeout", type=float, default=180)
+    parser.add_argument("--q-workers", type=int, default=int(os.environ.get("BENCH_Q_WORKERS", "2")))
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", "3")))
+    parser.add_argument("--web-threads", type=int, default=int(os.environ.get("BENCH_WEB_THREADS", "2")))
+    args = parser.parse_args()
+
+    configs = []
+    if args.config == "env":
+        # DATABASE_URL / REDIS_URL pick the configuration, as in production.
+        configs.append((os.environ.get("DATABASE_URL") or None, os.environ.get("REDIS_URL") or None))
+    if args.config in ("sqlite", "both"):
+        configs.append((None, None))
+    if args.config in ("postgres", "both"):
+        configs.append(
+            (os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG), os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+        )
+
+    rows = []
+    for database_url, redis_url in configs:
+        rows.extend(run_config(args, database_url, redis_url))
+    print_table(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    meta = {"cpus": os.cpu_count(), "args": vars(args), "when": datetime.now().isoformat()}
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
+    print(f"\nwritten {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
