@@ -248,12 +248,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         step_run, created = StepRun.objects.get_or_create(run=run, path=path, defaults=new_step)
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
         # A wait that is now over: it completed when its time came.
-        with transaction.atomic():
-            if _still_ours(run, owner) is None:
-                return "lost"
-            _record(step_run, StepRun.Status.SUCCESS)
-            _advance(run, owner)
-        return "next"
+        return _complete(run, owner, step_run, cursor_advance(run.program, run.cursor), cache)
 
     if not created:
         # Another attempt (after a crash, a lost lease or a retry): count it before calling out.
@@ -304,23 +299,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        last = step_at(run.program, cursor) is None
-        with transaction.atomic():
-            # Moving the cursor (or ending the run after its last step) under the lease is also the
-            # check that the lease is still ours: the UPDATE locks the run row as `_still_ours` would.
-            # The run in memory changes only once this commits: `apply` may still refuse the step.
-            lease = _move(run, owner, cursor, last=last)
-            if lease is False:
-                return "lost"
-            if result.apply is not None:
-                result.apply()
-            _record(step_run, _status_for(result), result=result, started=started)
-        run.cursor, run.lease_expires_at = cursor, lease
-        if last:
-            run.status = Run.Status.SUCCESS
-            return "end"
-        cache["fresh_path"] = cursor_path(cursor)
-        return "next"
+        return _complete(run, owner, step_run, cursor, cache, result=result, started=started)
     except StepRetry as exc:
         with transaction.atomic():
             if _still_ours(run, owner) is None:
@@ -343,6 +322,27 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
             message = "internal error while running this step"
         _fail(run, owner, step_run, step, message, started=started)
         return "fail"
+
+
+def _complete(run: Run, owner: str, step_run: StepRun, cursor: list, cache: dict, *, result=None, started=None) -> str:
+    """Record a step as done and move the run on to `cursor`, or end it when nothing is left."""
+    last = step_at(run.program, cursor) is None
+    with transaction.atomic():
+        # Moving the cursor (or ending the run after its last step) under the lease is also the
+        # check that the lease is still ours: the UPDATE locks the run row as `_still_ours` would.
+        # The run in memory changes only once this commits: `apply` may still refuse the step.
+        lease = _move(run, owner, cursor, last=last)
+        if lease is False:
+            return "lost"
+        if result is not None and result.apply is not None:
+            result.apply()
+        _record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
+    run.cursor, run.lease_expires_at = cursor, lease
+    if last:
+        run.status = Run.Status.SUCCESS
+        return "end"
+    cache["fresh_path"] = cursor_path(cursor)
+    return "next"
 
 
 def _status_for(result: StepResult) -> str:
@@ -376,12 +376,6 @@ def _record(
     if started is not None:
         step_run.duration_ms = round((time.monotonic() - started) * 1000, 2)
     step_run.save()
-
-
-def _advance(run: Run, owner: str, *, cursor: list | None = None) -> None:
-    run.cursor = cursor if cursor is not None else cursor_advance(run.program, run.cursor)
-    run.lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds())
-    Run.objects.filter(pk=run.pk, lease_owner=owner).update(cursor=run.cursor, lease_expires_at=run.lease_expires_at)
 
 
 def _move(run: Run, owner: str, cursor: list, *, last: bool = False):
@@ -505,13 +499,22 @@ def run_sweep(*, now=None) -> list[int]:
         # only doubles the workers' work (each duplicate costs a claim) and the queue's length.
         due |= Q(status=Run.Status.PENDING, created_at__lte=now - settle)
     needs_worker = due & not_rung
-    candidates = list(Run.objects.filter(needs_worker).order_by("wake_at", "pk").values_list("pk", flat=True)[:500])
-    rung = []
-    for run_id in candidates:
-        # Only the sweeper whose update lands rings; the others see rung_at already set.
-        if Run.objects.filter(needs_worker, pk=run_id).update(rung_at=now):
-            run_enqueue(run_id)
-            rung.append(run_id)
+    if not Run.objects.filter(needs_worker).exists():
+        return []  # the usual case, answered without a write transaction
+    with transaction.atomic():
+        # Taken and marked in two statements, however many: on PostgreSQL the rows are locked (a
+        # concurrent sweeper skips them, then sees rung_at set); on SQLite the transaction holds
+        # the write lock from its start. Either way only one sweeper rings a run.
+        rung = list(
+            Run.objects.select_for_update(skip_locked=True)
+            .filter(needs_worker)
+            .order_by("wake_at", "pk")
+            .values_list("pk", flat=True)[:500]
+        )
+        if rung:
+            Run.objects.filter(pk__in=rung).update(rung_at=now)
+    for run_id in rung:
+        run_enqueue(run_id)
     return rung
 
 

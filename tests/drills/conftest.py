@@ -9,6 +9,7 @@ import time
 from collections import Counter
 
 import pytest
+from django.db import connection
 
 from actions.models import Run
 from actions.services import action_create
@@ -111,12 +112,16 @@ class Load:
         return task.pk
 
     def steady(self, count: int, interval: float = 0.02) -> None:
-        for n in range(count):
-            if n % 2:
-                self.action_run(n)
-            else:
-                self.workflow_run(n)
-            time.sleep(interval)
+        """Runs in a thread of its own: its database session ends with it."""
+        try:
+            for n in range(count):
+                if n % 2:
+                    self.action_run(n)
+                else:
+                    self.workflow_run(n)
+                time.sleep(interval)
+        finally:
+            connection.close()
 
     def runs(self):
         return Run.objects.filter(pk__gt=self.started)
