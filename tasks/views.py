@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Func, Q, QuerySet, TextField
+from django.db.models import F, Func, Q, QuerySet, TextField
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -102,8 +102,21 @@ def _board_queryset(*, flow: Flow, fields: list[Field], assignee: str, q: str) -
     return qs
 
 
-def _stage_counts(qs: QuerySet[Task]) -> dict[int, int]:
-    return dict(qs.order_by().values("stage_id").annotate(n=Count("id")).values_list("stage_id", "n"))
+# Counting every task of a 100,000-task column costs more than the rest of the board together, so
+# a column counts up to COUNT_CAP and shows "10,000+" beyond (Column.count_label).
+COUNT_CAP = 10_000
+
+
+def _stage_counts(qs: QuerySet[Task], stages: list[Stage]) -> dict[int, int]:
+    return {stage.pk: qs.filter(stage=stage).order_by()[: COUNT_CAP + 1].count() for stage in stages}
+
+
+def _count_label(count: int) -> str:
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+
+
+def _truncate(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @dataclass
@@ -113,6 +126,10 @@ class Column:
     tasks: list[Task] = dc_field(default_factory=list)
     shown_to: int = 0  # how many cards are on the page once this batch is in
     more_url: str = ""
+
+    @property
+    def count_label(self) -> str:
+        return _count_label(self.count)
 
 
 class Board:
@@ -141,7 +158,7 @@ class Board:
 
     @cached_property
     def counts(self) -> dict[int, int]:
-        return _stage_counts(self.queryset)
+        return _stage_counts(self.queryset, self.stages)
 
     @property
     def filter_query(self) -> str:
@@ -156,7 +173,7 @@ class Board:
         else:
             task.card_key = f"Task {task.pk}"
         task.card_values = [
-            (field, _display(field_to_json(field, data.get(str(field.pk))))) for field in self.card_fields
+            (field, _truncate(_display(field_to_json(field, data.get(str(field.pk)))))) for field in self.card_fields
         ]
         task.card_actions = self.actions_by_stage.get(stage.pk, [])
         return task
@@ -254,7 +271,7 @@ def _created_response(request, view: Board, task: Task) -> HttpResponse:
     """The closed form with a note, plus the new card at the top of its column and the new count."""
     task = Task.objects.select_related("assignee", "stage").get(pk=task.pk)
     stage = task.stage
-    count = Task.objects.filter(flow=view.flow, stage=stage).count()
+    count = _count_label(Task.objects.filter(flow=view.flow, stage=stage)[: COUNT_CAP + 1].count())
     context = view.context(new_form=None, created=task, card_task=view.decorate(task, stage), stage=stage, count=count)
     html = render_to_string("tasks/board.html#new_task", context, request=request)
     html += render_to_string("tasks/board.html#created_oob", context, request=request)

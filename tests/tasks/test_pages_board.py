@@ -275,6 +275,21 @@ def _board_queries(client) -> int:
     return len(queries)
 
 
+def test_a_huge_column_counts_up_to_the_cap(world, sales, client, monkeypatch):
+    """Counting a 100,000-task column would cost more than the whole board: past the cap it says so."""
+    monkeypatch.setattr("tasks.views.COUNT_CAP", 60)
+    todo = stage(world.flow, "To Do")
+    _bulk_tasks(world.flow, todo, 75)
+    client.force_login(world.flow_member)
+
+    html = client.get(BOARD).content.decode()
+    assert f'id="count-{todo.pk}" title="Tasks in To Do">60+<' in html
+    assert "(50 of 60+)" in html and len(cards_in(html, todo)) == 50
+    # Under the cap, the count is exact.
+    monkeypatch.setattr("tasks.views.COUNT_CAP", 75)
+    assert 'title="Tasks in To Do">75<' in client.get(BOARD).content.decode()
+
+
 def test_board_query_count_does_not_grow_with_tasks(world, sales, client, django_assert_max_num_queries):
     for name in ("Start", "Finish"):
         action = Action.objects.create(flow=world.flow, name=name)
