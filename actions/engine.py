@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -156,12 +157,12 @@ def run_claim(run_id: int, owner: str) -> Run | None:
         step = step_at(run.program, run.cursor) if run.first_claim else None
         if step is not None:
             # A run's very first step is recorded as running in the claim's own transaction.
-            run.first_step_run = StepRun.objects.create(run=run, **_new_step_run(run, step))
+            run.next_step_run = StepRun.objects.create(run=run, **_new_step_run(run, step, run.cursor))
     return run
 
 
-def _new_step_run(run: Run, step: dict) -> dict:
-    path = cursor_path(run.cursor)
+def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
+    path = cursor_path(cursor)
     return {
         "path": path,
         "step_id": str(step.get("id", "")),
@@ -233,22 +234,20 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
     cache = cache if cache is not None else {}
     path = cursor_path(run.cursor)
     step_type_name = step.get("type", "")
-    # A first attempt is recorded as running in the same INSERT that creates the record. Only a
-    # step this run reached in an earlier claim can have a record: the cursor never goes back, so
-    # the first step of a run's first claim and every step this claim advanced to are new.
-    first = getattr(run, "first_step_run", None)
-    if first is not None and first.path == path:
-        run.first_step_run = None
-        step_run, created = first, True
-    elif cache.get("fresh_path") == path:
-        step_run, created = StepRun.objects.create(run=run, **_new_step_run(run, step)), True
+    # A first attempt is recorded as running in the same INSERT that creates the record, made in
+    # the transaction that claimed the run or completed the step before (`next_step_run`). Only a
+    # step this run reached in an earlier claim may have a record already.
+    prepared = getattr(run, "next_step_run", None)
+    run.next_step_run = None
+    if prepared is not None and prepared.path == path:
+        step_run, created = prepared, True
     else:
-        new_step = _new_step_run(run, step)
+        new_step = _new_step_run(run, step, run.cursor)
         del new_step["path"]
         step_run, created = StepRun.objects.get_or_create(run=run, path=path, defaults=new_step)
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
         # A wait that is now over: it completed when its time came.
-        return _complete(run, owner, step_run, cursor_advance(run.program, run.cursor), cache)
+        return _complete(run, owner, step_run, cursor_advance(run.program, run.cursor))
 
     if not created:
         # Another attempt (after a crash, a lost lease or a retry): count it before calling out.
@@ -299,7 +298,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        return _complete(run, owner, step_run, cursor, cache, result=result, started=started)
+        return _complete(run, owner, step_run, cursor, result=result, started=started)
     except StepRetry as exc:
         with transaction.atomic():
             if _still_ours(run, owner) is None:
@@ -324,9 +323,10 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         return "fail"
 
 
-def _complete(run: Run, owner: str, step_run: StepRun, cursor: list, cache: dict, *, result=None, started=None) -> str:
+def _complete(run: Run, owner: str, step_run: StepRun, cursor: list, *, result=None, started=None) -> str:
     """Record a step as done and move the run on to `cursor`, or end it when nothing is left."""
-    last = step_at(run.program, cursor) is None
+    next_step = step_at(run.program, cursor)
+    last = next_step is None
     with transaction.atomic():
         # Moving the cursor (or ending the run after its last step) under the lease is also the
         # check that the lease is still ours: the UPDATE locks the run row as `_still_ours` would.
@@ -337,11 +337,14 @@ def _complete(run: Run, owner: str, step_run: StepRun, cursor: list, cache: dict
         if result is not None and result.apply is not None:
             result.apply()
         _record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
+        if not last:
+            # The next step is new (the cursor never goes back): its record starts in this commit.
+            prepared = StepRun.objects.create(run=run, **_new_step_run(run, next_step, cursor))
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS
         return "end"
-    cache["fresh_path"] = cursor_path(cursor)
+    run.next_step_run = prepared
     return "next"
 
 
@@ -478,6 +481,30 @@ def _wake_next_on_task(run: Run) -> None:
     )
     if next_run is not None:
         run_enqueue(next_run)
+
+
+def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
+    """Run waits that are due, straight from the table, for up to `budget_seconds`.
+
+    A worker calls this after each run it was rung for. Due waits are late by definition, so they
+    go ahead of doorbells still queued behind a burst of new runs (the queue is first come, first
+    served); the sweeper's doorbells for them then find them done. Returns how many ran."""
+    deadline = time.monotonic() + budget_seconds
+    done = misses = 0
+    while done < limit and misses < 3 and time.monotonic() < deadline:
+        due = list(
+            Run.objects.filter(status=Run.Status.WAITING, wake_at__lte=timezone.now())
+            .order_by("wake_at")
+            .values_list("pk", flat=True)[:16]
+        )
+        if not due:
+            break
+        # Among the oldest few, so workers draining at once mostly take different runs.
+        if run_execute(random.choice(due), reload=False) is None:
+            misses += 1  # someone else has it, or another run on its task goes first
+        else:
+            done += 1
+    return done
 
 
 # ---------------------------------------------------------------- sweeping

@@ -8,13 +8,14 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from actions.engine import run_execute, run_sweep
+from actions.engine import run_due, run_execute, run_sweep
 
 logger = logging.getLogger(__name__)
 
 
 def run_wake(run_id: int) -> None:
     run_execute(run_id, reload=False)
+    run_due()
 
 
 _sweeper_started = threading.Event()

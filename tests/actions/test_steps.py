@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from actions.engine import run_execute, run_sweep
+from actions.engine import run_due, run_execute, run_sweep
 from actions.models import Run
 from actions.services import action_perform
 from tasks.models import Task
@@ -94,6 +94,19 @@ def test_schedule_stage_change_is_durable(seed):
     assert run_sweep() == [scheduled.pk]
     assert run_execute(scheduled.pk).status == "success"
     assert current(seed)["Stage"] == "Completed"
+
+
+def test_a_worker_runs_due_waits_ahead_of_the_queue(seed):
+    """After the run it was rung for, a worker finishes waits that are due, without their doorbells."""
+    action = seed.action("Later", [{"type": "schedule_stage_change", "config": {"stage": "Completed", "days": 3}}])
+    perform(seed, action)
+    scheduled = Run.objects.get(status=Run.Status.WAITING)
+    assert run_due() == 0  # not due yet
+    Run.objects.filter(pk=scheduled.pk).update(wake_at=timezone.now() - timedelta(seconds=1))
+    assert run_due() == 1
+    scheduled.refresh_from_db()
+    assert scheduled.status == "success" and current(seed)["Stage"] == "Completed"
+    assert run_due() == 0
 
 
 def test_email_notification_with_task_data(seed):
