@@ -483,12 +483,20 @@ def _wake_next_on_task(run: Run) -> None:
         run_enqueue(next_run)
 
 
+# How long a worker that found no due wait leaves it before asking again.
+DUE_CHECK_SECONDS = 0.1
+_next_due_check = 0.0
+
+
 def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
     """Run waits that are due, straight from the table, for up to `budget_seconds`.
 
     A worker calls this after each run it was rung for. Due waits are late by definition, so they
     go ahead of doorbells still queued behind a burst of new runs (the queue is first come, first
     served); the sweeper's doorbells for them then find them done. Returns how many ran."""
+    global _next_due_check
+    if time.monotonic() < _next_due_check:
+        return 0  # found nothing a moment ago: under a burst of new runs, don't ask after every one
     deadline = time.monotonic() + budget_seconds
     done = misses = 0
     while done < limit and misses < 3 and time.monotonic() < deadline:
@@ -498,6 +506,7 @@ def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
             .values_list("pk", flat=True)[:16]
         )
         if not due:
+            _next_due_check = time.monotonic() + DUE_CHECK_SECONDS
             break
         # Among the oldest few, so workers draining at once mostly take different runs.
         if run_execute(random.choice(due), reload=False) is None:
@@ -543,6 +552,18 @@ def run_sweep(*, now=None) -> list[int]:
     for run_id in rung:
         run_enqueue(run_id)
     return rung
+
+
+def run_next_wake_in() -> float:
+    """Seconds until the next waiting run falls due (infinity when none waits in the future).
+    Waits already overdue are not counted: the sweep just rang them, or they wait their turn."""
+    wake_at = (
+        Run.objects.filter(status=Run.Status.WAITING, wake_at__gt=timezone.now())
+        .order_by("wake_at")
+        .values_list("wake_at", flat=True)
+        .first()
+    )
+    return float("inf") if wake_at is None else (wake_at - timezone.now()).total_seconds()
 
 
 def _queue_backlog() -> int:

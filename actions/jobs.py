@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from actions.engine import run_due, run_execute, run_sweep
+from actions.engine import run_due, run_execute, run_next_wake_in, run_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,17 @@ def _sweep_forever(interval: float) -> None:
     time.sleep(random.uniform(0, interval))
     next_overdue = time.monotonic() + random.uniform(0, OVERDUE_EVERY)
     while True:
+        pause = interval
         try:
             run_sweep()
             if time.monotonic() >= next_overdue:
                 next_overdue = time.monotonic() + OVERDUE_EVERY
                 overdue_sweep()
+            # Wake for the next wait that falls due before the next regular sweep, so a quiet
+            # system rings it on time instead of up to a whole interval late.
+            pause = min(interval, max(0.01, run_next_wake_in()))
         except Exception:  # the database may be down for a while; keep trying
             logger.warning("sweep failed; retrying", exc_info=True)
         finally:
             close_old_connections()
-        time.sleep(interval)
+        time.sleep(pause)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
 
-from bench.run import DEFAULT_PG, DEFAULT_REDIS
+from bench.run import configurations
 from bench.stack import Http, Stack, pct, wait_for
 
 FAST = {"RUN_LEASE_SECONDS": "5", "RUN_RERING_SECONDS": "2", "RUN_PENDING_GRACE_SECONDS": "2"}
@@ -33,12 +32,7 @@ class Drill:
         self.results: list[dict] = []
 
     def prepare(self) -> None:
-        s = self.stack
-        s.reset_database()
-        s.start_receiver()
-        self.data = s.app("setup", s.receiver_url)
-        s.start_web()
-        s.start_worker()
+        self.data = self.stack.deploy()
 
     def api(self) -> Http:
         return Http(self.stack.web_url, headers={"Authorization": f"Bearer {self.data['token']}"}, timeout=10)
@@ -226,15 +220,8 @@ def main() -> None:
     parser.add_argument("--only", default="kill,restart,outage,bad")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    configs = []
-    if args.config in ("sqlite", "both"):
-        configs.append((None, None))
-    if args.config in ("postgres", "both"):
-        configs.append(
-            (os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG), os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
-        )
     results = []
-    for database_url, redis_url in configs:
+    for database_url, redis_url in configurations(args.config):
         stack = Stack(
             database_url=database_url,
             redis_url=redis_url,

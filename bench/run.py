@@ -106,11 +106,7 @@ class Bench:
 
     def prepare(self) -> None:
         s = self.stack
-        s.reset_database()
-        s.start_receiver()
-        self.data = s.app("setup", s.receiver_url)
-        s.start_web()
-        s.start_worker()
+        self.data = s.deploy()
         db = floor.db_insert_commit(s.database_url, 500)
         post = floor.http_post(s.receiver_url, "/ok/floor", 500)
         self.floors = {"insert_commit": db, "http_post": post}
@@ -429,6 +425,21 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+def configurations(choice: str) -> list[tuple[str | None, str | None]]:
+    """(DATABASE_URL, REDIS_URL) pairs to stand up; None is SQLite / the ORM broker."""
+    configs = []
+    if choice == "env":
+        # DATABASE_URL / REDIS_URL pick the configuration, as in production.
+        configs.append((os.environ.get("DATABASE_URL") or None, os.environ.get("REDIS_URL") or None))
+    if choice in ("sqlite", "both"):
+        configs.append((None, None))
+    if choice in ("postgres", "both"):
+        configs.append(
+            (os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG), os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+        )
+    return configs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=["env", "sqlite", "postgres", "both"], default="env")
@@ -445,19 +456,8 @@ def main() -> None:
     parser.add_argument("--web-threads", type=int, default=int(os.environ.get("BENCH_WEB_THREADS", "2")))
     args = parser.parse_args()
 
-    configs = []
-    if args.config == "env":
-        # DATABASE_URL / REDIS_URL pick the configuration, as in production.
-        configs.append((os.environ.get("DATABASE_URL") or None, os.environ.get("REDIS_URL") or None))
-    if args.config in ("sqlite", "both"):
-        configs.append((None, None))
-    if args.config in ("postgres", "both"):
-        configs.append(
-            (os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG), os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
-        )
-
     rows = []
-    for database_url, redis_url in configs:
+    for database_url, redis_url in configurations(args.config):
         rows.extend(run_config(args, database_url, redis_url))
     print_table(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -204,6 +204,16 @@ class Stack:
             raise SystemExit(f"bench.app {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return json.loads(result.stdout.strip().splitlines()[-1])
 
+    def deploy(self) -> dict:
+        """A fresh database, the receiver, Flowsite's benchmark data, the web and the worker.
+        Returns what `bench.app setup` made (ids, slugs, a token)."""
+        self.reset_database()
+        self.start_receiver()
+        data = self.app("setup", self.receiver_url)
+        self.start_web()
+        self.start_worker()
+        return data
+
     # -- processes
 
     def _log(self, name: str):

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from actions.engine import run_due, run_execute, run_sweep
+from actions.engine import run_due, run_execute, run_next_wake_in, run_sweep
 from actions.models import Run
 from actions.services import action_perform
 from tasks.models import Task
@@ -89,20 +89,27 @@ def test_schedule_stage_change_is_durable(seed):
     scheduled = Run.objects.get(status=Run.Status.WAITING)
     assert timedelta(days=2, hours=23) < scheduled.wake_at - timezone.now() <= timedelta(days=3)
     assert run_sweep() == []
+    # The sweeper sleeps until then (at most its interval), so a due wait is rung on time.
+    assert timedelta(days=2, hours=23).total_seconds() < run_next_wake_in() <= timedelta(days=3).total_seconds()
     assert run_execute(scheduled.pk) is None  # not due yet
     Run.objects.filter(pk=scheduled.pk).update(wake_at=timezone.now() - timedelta(seconds=1))
     assert run_sweep() == [scheduled.pk]
     assert run_execute(scheduled.pk).status == "success"
     assert current(seed)["Stage"] == "Completed"
+    assert run_next_wake_in() == float("inf")
 
 
-def test_a_worker_runs_due_waits_ahead_of_the_queue(seed):
+def test_a_worker_runs_due_waits_ahead_of_the_queue(seed, monkeypatch):
     """After the run it was rung for, a worker finishes waits that are due, without their doorbells."""
     action = seed.action("Later", [{"type": "schedule_stage_change", "config": {"stage": "Completed", "days": 3}}])
     perform(seed, action)
     scheduled = Run.objects.get(status=Run.Status.WAITING)
+    monkeypatch.setattr("actions.engine.DUE_CHECK_SECONDS", 60)
+    monkeypatch.setattr("actions.engine._next_due_check", 0.0)
     assert run_due() == 0  # not due yet
     Run.objects.filter(pk=scheduled.pk).update(wake_at=timezone.now() - timedelta(seconds=1))
+    assert run_due() == 0  # it just looked: the next look is a moment away
+    monkeypatch.setattr("actions.engine._next_due_check", 0.0)
     assert run_due() == 1
     scheduled.refresh_from_db()
     assert scheduled.status == "success" and current(seed)["Stage"] == "Completed"

@@ -68,10 +68,11 @@ class Cluster:
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            pass
-        # The workers may outlive the sentinel for a moment; their database sessions go with them,
-        # so wait for the whole group (or kill it) before the test database is dropped.
-        if not self._wait_for_group(15):
+            self.kill()
+            return
+        # The workers may outlive the cluster's main process for a moment; their database sessions
+        # go with them, so wait for the whole group (or kill it) before the test database is dropped.
+        if not self._wait_for_group(10):
             self.kill()
 
     def _signal(self, sig):

@@ -15,7 +15,7 @@ from actions.models import Run
 from actions.services import action_create
 from flows.models import Field
 from tasks.services import task_create
-from tests.actions.test_worker import Cluster
+from tests.actions.test_worker import cluster  # noqa: F401 - the worker tests' fixture, shared
 from tests.factories import make_flow
 from tests.receivers import Receiver, Reply, hang, reset_connection, wait_until
 from workflows.models import Workflow, WorkflowAction
@@ -171,17 +171,3 @@ def deliveries():
 def drill_settings(settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     return settings
-
-
-@pytest.fixture
-def cluster():
-    started: list[Cluster] = []
-
-    def start(**env):
-        c = Cluster(**env).start()
-        started.append(c)
-        return c
-
-    yield start
-    for c in started:
-        c.stop()
