@@ -159,6 +159,18 @@ def clean_values(value: Any, key: str, *, required: bool = True, max_fields: int
     return cleaned
 
 
+def clean_stage_name(value: Any, flow) -> str:
+    """An optional "stage" config: a stage name of `flow` when the flow is known ("" when unset)."""
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise StepConfigError("stage", "must be a stage name")
+    name = value.strip()
+    if flow is not None and not flow.stages.filter(name__iexact=name).exists():
+        raise StepConfigError("stage", f'no stage named "{name}" in {flow.name}')
+    return name
+
+
 def check_field_names(values: dict, flow, key: str) -> None:
     """Field names must exist in the flow (built-ins included) when the flow is known."""
     if flow is None:

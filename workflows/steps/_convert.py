@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys
-from workflows.steps._common import WORKFLOW, Trigger, check_field_names, clean_values, organization_of, reasons
+from workflows.steps._common import (
+    WORKFLOW,
+    Trigger,
+    check_field_names,
+    clean_stage_name,
+    clean_values,
+    organization_of,
+    reasons,
+)
 
 # Never copied: the stage belongs to the source flow, the URL and id to the source record.
 NOT_COPIED = {"stage", "task url", "id"}
@@ -71,13 +79,9 @@ class Convert(StepType):
         organization = organization_of(flow=flow, organization=organization)
         target = module_flow(organization=organization, module=self.target_module) if organization else None
         cleaned: dict = {}
-        stage = config.get("stage")
-        if stage not in (None, ""):
-            if not isinstance(stage, str):
-                raise StepConfigError("stage", "must be a stage name")
-            if target is not None and not target.stages.filter(name__iexact=stage.strip()).exists():
-                raise StepConfigError("stage", f'no stage named "{stage.strip()}" in {target.name}')
-            cleaned["stage"] = stage.strip()
+        stage = clean_stage_name(config.get("stage"), target)
+        if stage:
+            cleaned["stage"] = stage
         fields = clean_values(config.get("fields"), "fields", required=False)
         check_field_names(fields, target, "fields")
         if fields:

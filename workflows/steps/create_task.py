@@ -8,6 +8,7 @@ from workflows.steps._common import (
     Trigger,
     check_field_names,
     clean_person,
+    clean_stage_name,
     clean_values,
     flow_people,
     organization_of,
@@ -56,13 +57,9 @@ class CreateTask(StepType):
         cleaned: dict = {"fields": fields}
         target = module_flow(organization=organization, module="tasks") if organization is not None else None
         check_field_names(fields, target, "fields")
-        stage = config.get("stage")
-        if stage not in (None, ""):
-            if not isinstance(stage, str):
-                raise StepConfigError("stage", "must be a stage name")
-            if target is not None and not target.stages.filter(name__iexact=stage.strip()).exists():
-                raise StepConfigError("stage", f'no stage named "{stage.strip()}" in {target.name}')
-            cleaned["stage"] = stage.strip()
+        stage = clean_stage_name(config.get("stage"), target)
+        if stage:
+            cleaned["stage"] = stage
         assign_to = clean_assign_to(config, organization)
         if assign_to is not None:
             cleaned["assignTo"] = assign_to
