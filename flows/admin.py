@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flows.services import flow_schema_bump
 
 
 @admin.register(User)
@@ -41,6 +42,24 @@ class OrganizationMembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "organization"]
 
 
+class SchemaPartAdmin(admin.ModelAdmin):
+    """Stages and fields edited here bypass the schema services: retire cached schemas of the
+    flow they were in and the flow they are in now (admin saves run in one transaction)."""
+
+    def save_model(self, request, obj, form, change):
+        before = type(obj).objects.filter(pk=obj.pk).values_list("flow_id", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        flow_schema_bump(flow_ids=[before, obj.flow_id])
+
+    def delete_model(self, request, obj):
+        flow_schema_bump(flow_ids=[obj.flow_id])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        flow_schema_bump(flow_ids=set(queryset.values_list("flow_id", flat=True)))
+        super().delete_queryset(request, queryset)
+
+
 class StageInline(admin.TabularInline):
     model = Stage
     extra = 0
@@ -61,6 +80,12 @@ class FlowAdmin(admin.ModelAdmin):
     exclude = ["signing_secret"]
     inlines = [StageInline, FieldInline]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the stage and field inlines; and the flow's full save wrote back the version it was
+        # read with, which may be older than the schema: a new one either way.
+        flow_schema_bump(flows=[form.instance])
+
 
 @admin.register(FlowMembership)
 class FlowMembershipAdmin(admin.ModelAdmin):
@@ -71,14 +96,14 @@ class FlowMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin):
+class StageAdmin(SchemaPartAdmin):
     list_display = ["id", "name", "flow", "position", "end_stage", "outcome"]
     list_filter = ["end_stage", "outcome"]
     search_fields = ["name", "flow__name"]
 
 
 @admin.register(Field)
-class FieldAdmin(admin.ModelAdmin):
+class FieldAdmin(SchemaPartAdmin):
     list_display = ["id", "name", "type", "flow", "required", "unique", "position"]
     list_filter = ["type", "required", "unique"]
     search_fields = ["name", "flow__name"]

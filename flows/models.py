@@ -100,6 +100,12 @@ def new_flow_id() -> str:
     return secrets.token_hex(8)
 
 
+def new_schema_version() -> int:
+    # Random rather than counted up: a change that rolls back must not leave its number free for a
+    # later, different change, or a schema cached inside the rolled-back transaction would pass for it.
+    return secrets.randbits(62)
+
+
 def new_join_token() -> str:
     return secrets.token_hex(20)
 
@@ -133,6 +139,10 @@ class Flow(models.Model):
     module = models.CharField(max_length=20, choices=Module.choices, blank=True, default="")
     join_token = models.CharField(max_length=64, default=new_join_token, unique=True)
     signing_secret = models.CharField(max_length=80, default=new_signing_secret)
+    # Replaced by every change to the flow's fields or stages (flows.services.flow_schema_bump), so a
+    # process may keep them cached under (flow, version). Save a Flow with update_fields: a full
+    # save would write back the version it was read with.
+    schema_version = models.BigIntegerField(default=new_schema_version, editable=False)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(User, through="FlowMembership", related_name="flows")

@@ -15,6 +15,7 @@ from django.http import Http404
 
 from flows.models import Field, Flow, Stage, User
 from flows.selectors import flow_can_edit
+from flows.services import flow_schema_bump
 from flowsite.api import Forbidden, ServiceError
 from tasks.models import Task, TaskEvent
 from tasks.services import BUILTIN_NAMES, task_events_record
@@ -120,6 +121,8 @@ def _require_editor(actor: User, flow: Flow) -> None:
 def _lock_flow(flow: Flow) -> None:
     # One schema change at a time per flow: name checks, positions and task conversions stay consistent.
     Flow.objects.select_for_update().filter(pk=flow.pk).values_list("pk", flat=True).first()
+    # Every schema change starts here, so here is where cached copies of the schema are retired.
+    flow_schema_bump(flows=[flow])
 
 
 def _unknown(data: dict, allowed: set[str]) -> dict[str, list[str]]:

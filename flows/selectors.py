@@ -3,10 +3,14 @@
 Anything outside that scope is "not found", so nobody learns that it exists.
 """
 
+import copy
+from collections.abc import Callable
+from typing import Any
+
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from flows.models import Flow, FlowMembership, Organization, OrganizationMembership, User
+from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
 
 
 def organization_list(*, user: User) -> QuerySet[Organization]:
@@ -146,18 +150,75 @@ def flow_member_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
     """A flow the caller has joined (or administers): what working in a flow needs.
 
     One query, on every Task API request: a member of a flow (an active membership) sees it while
-    it is enabled, an organization admin always; anyone else gets "not found"."""
+    it is enabled, an organization admin always; anyone else gets "not found". Nothing that works
+    in a flow shows whether its tab is open, so unlike flow_annotate_for there is no is_open."""
     membership = FlowMembership.objects.filter(flow=OuterRef("pk"), user=user, disabled=False)
     admin = OrganizationMembership.objects.filter(organization=OuterRef("organization_id"), user=user, admin=True)
     flow = (
         Flow.objects.select_related("organization")
-        .annotate(joined=Exists(membership), is_open=Exists(membership.filter(open=True)), is_admin=Exists(admin))
+        .annotate(joined=Exists(membership), is_admin=Exists(admin))
         .filter(organization__parameterized_name=org_slug, parameterized_name=flow_slug)
         .first()
     )
     if flow is None or not (flow.is_admin or (flow.joined and not flow.disabled)):
         raise Http404
+    return flow_read_now(flow)
+
+
+# --- the flow's schema, cached per process -------------------------------------------------------
+
+SCHEMA_CACHE_MAX = 2000
+_schema_cache: dict[tuple[str, str], tuple[int, Any]] = {}
+
+
+def flow_read_now(flow: Flow) -> Flow:
+    """Mark a Flow row read from the database just now: its schema_version names the current schema,
+    so flow_schema_cached may serve its fields and first stage. (A row kept from earlier may carry a
+    version replaced since; flow_schema_bump unmarks the rows it changes.)"""
+    flow.schema_is_current = True
     return flow
+
+
+def flow_schema_cached(*, flow: Flow, part: str, load: Callable[[], Any]) -> Any:
+    """`load()` — a read of the flow's fields or stages — kept per process
+    under the flow's schema_version, which every change to them replaces (flow_schema_bump).
+
+    Only for a Flow row read just now (flow_read_now marks it): a row read earlier may
+    carry a version that has been replaced since, and then the schema is read as before. Callers
+    hand out copies: cached objects are shared by every request of the process."""
+    if not getattr(flow, "schema_is_current", False):
+        return load()
+    key = (flow.pk, part)
+    hit = _schema_cache.get(key)
+    if hit is not None and hit[0] == flow.schema_version:
+        return hit[1]
+    value = load()
+    if len(_schema_cache) >= SCHEMA_CACHE_MAX:
+        _schema_cache.clear()  # crude, but bounded; a miss costs one read
+    _schema_cache[key] = (flow.schema_version, value)
+    return value
+
+
+def _field_copy(field: Field) -> Field:
+    clone = copy.copy(field)
+    clone.options = copy.deepcopy(field.options)
+    return clone
+
+
+def flow_fields(*, flow: Flow) -> list[Field]:
+    """The flow's fields in order (their next_value is not for use: a uniqueId is numbered under a lock)."""
+    fields = flow_schema_cached(
+        flow=flow, part="fields", load=lambda: list(Field.objects.filter(flow=flow).order_by("position", "id"))
+    )
+    return [_field_copy(field) for field in fields]
+
+
+def flow_first_stage(*, flow: Flow) -> Stage | None:
+    """Where a new task starts when it names no stage."""
+    stage = flow_schema_cached(
+        flow=flow, part="first_stage", load=lambda: Stage.objects.filter(flow=flow).order_by("position", "id").first()
+    )
+    return copy.copy(stage)
 
 
 def user_list(*, user: User) -> QuerySet[User]:

@@ -1,5 +1,7 @@
 """Business rules for people, organizations and flows."""
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -11,6 +13,7 @@ from flows.models import (
     OrganizationMembership,
     Stage,
     User,
+    new_schema_version,
     new_signing_secret,
 )
 from flows.selectors import organization_is_admin
@@ -250,7 +253,8 @@ def flow_update(*, actor: User, flow: Flow, data: dict) -> Flow:
                 setattr(flow, key, data[key])
         if "module" in data:
             flow.module = data["module"] or ""
-        flow.save()
+        # Only what this changes: a full save would write back a schema_version read before it.
+        flow.save(update_fields=["name", "access_mode", "disabled", "module"])
     return flow
 
 
@@ -317,3 +321,19 @@ def flow_rotate_signing_secret(*, actor: User, flow: Flow) -> Flow:
     flow.signing_secret = new_signing_secret()
     flow.save(update_fields=["signing_secret"])
     return flow
+
+
+def flow_schema_bump(*, flows: Iterable[Flow] = (), flow_ids: Iterable[str] = ()) -> None:
+    """Give flows a new schema_version. Call it in the transaction of every write to their fields
+    or stages, so that once it commits no process serves its cached copy of the old ones
+    (flows.selectors.flow_schema_cached)."""
+    flows = list(flows)
+    ids = {flow.pk for flow in flows} | {flow_id for flow_id in flow_ids if flow_id}
+    if not ids:
+        return
+    version = new_schema_version()
+    Flow.objects.filter(pk__in=ids).update(schema_version=version)
+    for flow in flows:
+        flow.schema_version = version
+        # Other requests read the old version until this commits: only a fresh read is current.
+        flow.schema_is_current = False

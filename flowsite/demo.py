@@ -6,6 +6,7 @@ import os
 from django.db import transaction
 
 from flows.models import Field, Flow, Stage, User
+from flows.services import flow_schema_bump
 
 FIELDS = [
     ("Company ID", "text", True),
@@ -32,6 +33,7 @@ def demo_populate(*, flow: Flow, user: User) -> None:
 
     if flow.fields.exists():
         return
+    flow_schema_bump(flows=[flow])
     flow.stages.all().delete()
     Stage.objects.create(flow=flow, name="Not Started", position=0, color="#64748b")
     Stage.objects.create(flow=flow, name="In Progress", position=1, color="#2563eb")

@@ -168,9 +168,13 @@ class TaskListApi(TaskApiView):
 
     def post(self, request, org, flow):
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
-        task, created = services.task_upsert(flow=found, actor=request.user, data=request.data, source="api")
+        # One read of the fields serves the validation and the answer.
+        fields = services.flow_fields(flow=found)
+        task, created = services.task_upsert(
+            flow=found, actor=request.user, data=request.data, source="api", fields=fields
+        )
         return Response(
-            services.task_to_json(task=task, request=request),
+            services.task_to_json(task=task, fields=fields, request=request),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 

@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from flows.models import Field, Flow, FlowMembership, Stage, User
+from flows.selectors import flow_fields, flow_first_stage, flow_read_now
 from tasks.models import Comment, Mention, Notification, Task, TaskEvent
 from tasks.values import (
     KEY_MAX,
@@ -43,10 +44,6 @@ class _DuplicateKey(TaskValidationError):
 
 
 # --- reading helpers ---------------------------------------------------------------------------
-
-
-def flow_fields(*, flow: Flow) -> list[Field]:
-    return list(Field.objects.filter(flow=flow).order_by("position", "id"))
 
 
 def task_path(*, task: Task) -> str:
@@ -223,11 +220,11 @@ def task_validate(*, flow: Flow, data: dict, task: Task | None = None, partial: 
 # --- history -----------------------------------------------------------------------------------
 
 
-def _dispatch(event: TaskEvent) -> None:
+def _dispatch(events: list[TaskEvent]) -> None:
     # Imported at call time: workflows builds on tasks, so tasks must not import it at load time.
     from workflows import dispatch
 
-    dispatch.task_event_recorded(event)
+    dispatch.task_events_recorded(events)
 
 
 def _check_source(source: str) -> None:
@@ -256,8 +253,7 @@ def task_events_record(
         ]
     )
     # bulk_create returns ids on the supported backends (PostgreSQL, SQLite 3.35+).
-    for event in events:
-        transaction.on_commit(partial(_dispatch, event))
+    transaction.on_commit(partial(_dispatch, events))
     return events
 
 
@@ -345,7 +341,7 @@ def task_create(
         if fields is None:
             fields = flow_fields(flow=flow)
         cleaned = _validate(flow=flow, data=data, task=None, partial=False, fields=fields, source=source)
-        stage = cleaned.get("stage") or Stage.objects.filter(flow=flow).order_by("position", "id").first()
+        stage = cleaned.get("stage") or flow_first_stage(flow=flow)
         if stage is None:
             raise TaskValidationError({"Stage": ["this flow has no stages"]})
         task = Task(flow=flow, stage=stage, data={}, tags=[], created_by=actor if _real(actor) else None)
@@ -372,9 +368,11 @@ def _real(actor: User | None) -> bool:
 def _lock(task: Task) -> Task:
     try:
         # of=("self",): lock the task row only, not the joined flow and organization rows.
-        return Task.objects.select_for_update(of=("self",)).select_related("flow__organization").get(pk=task.pk)
+        locked = Task.objects.select_for_update(of=("self",)).select_related("flow__organization").get(pk=task.pk)
     except Task.DoesNotExist:
         raise Http404
+    flow_read_now(locked.flow)
+    return locked
 
 
 def _change(*, task: Task, actor: User | None, source: str, depth: int, build) -> Task:
@@ -401,12 +399,21 @@ def task_update(*, task: Task, actor: User | None, data: dict, source: str = "ap
 
 
 def task_upsert(
-    *, flow: Flow, actor: User | None, data: dict, source: str = "api", depth: int = 0
+    *,
+    flow: Flow,
+    actor: User | None,
+    data: dict,
+    source: str = "api",
+    depth: int = 0,
+    fields: list[Field] | None = None,
 ) -> tuple[Task, bool]:
-    """Create, or update the task whose unique key the body carries. Returns (task, created)."""
+    """Create, or update the task whose unique key the body carries. Returns (task, created).
+
+    `fields`: the flow's fields, when the caller has read them already (it answers with them too)."""
     if not isinstance(data, dict):
         raise TaskValidationError({"body": ["must be a JSON object"]})
-    fields = flow_fields(flow=flow)
+    if fields is None:
+        fields = flow_fields(flow=flow)
     existing = _find_by_body_key(flow, data, fields)
     if existing is not None:
         return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False

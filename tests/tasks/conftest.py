@@ -34,7 +34,7 @@ def sales(world):
 def dispatched(monkeypatch):
     """Event ids handed to the workflows after commit."""
     calls: list[int] = []
-    monkeypatch.setattr("workflows.dispatch.task_event_recorded", lambda event: calls.append(event.pk))
+    monkeypatch.setattr("workflows.dispatch.task_events_recorded", lambda events: calls.extend(e.pk for e in events))
     return calls
 
 

@@ -215,3 +215,33 @@ def test_workflow_loops_are_bounded(crm, api, client, django_capture_on_commit_c
     assert [r.depth for r in runs] == [0, 1, 2, 3]
     assert [r.status for r in runs] == ["success", "success", "success", "fail"]
     assert "limit is 3" in runs[-1].errors[0]
+
+
+def test_a_bulk_change_starts_its_runs_in_a_few_statements(crm, api, settings, django_capture_on_commit_callbacks):
+    """An import or a bulk change records many events in one commit: the workflows match them
+    together, with as many statements for eight tasks as for two, and start the runs in order."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks.models import Task, TaskEvent
+    from tasks.services import task_events_record
+
+    wf = workflow(api, crm.world.admin, "leads", "lead_created")
+    new = crm.leads.stages.get(name="New")
+    settings.RUN_DOORBELLS_PER_COMMIT = 1  # the rest are drained from the table (tests/actions/test_drain.py)
+
+    def burst(count):
+        with CaptureQueriesContext(connection) as queries:
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                tasks = Task.objects.bulk_create(
+                    [Task(flow=crm.leads, stage=new, data={}, tags=[]) for _ in range(count)]
+                )
+                items = [(task, TaskEvent.Kind.CREATED, {"Stage": [None, "New"]}) for task in tasks]
+                task_events_record(flow=crm.leads, items=items, actor=None, source="api")
+        return tasks, len(queries)
+
+    _, two = burst(2)
+    tasks, eight = burst(8)
+    assert eight == two
+    runs = Run.objects.filter(workflow_id=wf, task__in=tasks).order_by("pk")
+    assert [run.task_id for run in runs] == [task.pk for task in tasks]
