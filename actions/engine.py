@@ -10,6 +10,7 @@ after a crash can be recognized by its receiver.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,7 +50,7 @@ def run_enqueue(run_id: int) -> None:
         logger.warning("could not enqueue run %s; the sweeper will pick it up", run_id, exc_info=True)
 
 
-def run_create(
+def run_build(
     *,
     kind: str,
     flow,
@@ -64,7 +65,8 @@ def run_create(
     depth: int = 0,
     wake_at=None,
 ) -> Run:
-    run = Run.objects.create(
+    """A new run, not yet saved: `runs_create` starts it."""
+    return Run(
         kind=kind,
         flow=flow,
         task=task,
@@ -81,9 +83,26 @@ def run_create(
         status=Run.Status.WAITING if wake_at else Run.Status.PENDING,
         wake_at=wake_at,
     )
-    if not wake_at:
-        transaction.on_commit(lambda: run_enqueue(run.pk))
-    return run
+
+
+def runs_create(runs: list[Run]) -> list[Run]:
+    """Insert runs in one statement and ring for the pending ones once the transaction commits.
+    Run ids follow the list's order: on one task, the earlier run goes first."""
+    if not runs:
+        return []
+    runs = Run.objects.bulk_create(runs)
+    # A doorbell for each of the first few: a worker that answers one drains the pending runs after
+    # it from the table (run_drain), so ten thousand runs cost a few dozen queue messages, not ten
+    # thousand; the sweeper rings any that are left behind.
+    due = [run.pk for run in runs if run.status == Run.Status.PENDING][: settings.RUN_DOORBELLS_PER_COMMIT]
+    if due:
+        transaction.on_commit(lambda: [run_enqueue(run_id) for run_id in due])
+    return runs
+
+
+def run_create(**kwargs) -> Run:
+    """Start one run (see run_build for the arguments)."""
+    return runs_create([run_build(**kwargs)])[0]
 
 
 # ---------------------------------------------------------------- program navigation
@@ -125,12 +144,9 @@ def cursor_path(cursor: list) -> str:
 def run_claim(run_id: int, owner: str) -> Run | None:
     """Take the lease on a run if it is due and nobody holds it, and no other run on the
     same task is running (runs on one task are serialized, so merges never overwrite)."""
-    from tasks.models import Task
-
     now = timezone.now()
     with transaction.atomic():
-        # of=("self",): lock the run row only; the person who performed it comes along for the steps.
-        run = Run.objects.select_for_update(of=("self",)).select_related("performed_by").filter(pk=run_id).first()
+        run = next(iter(Run.objects.raw(f"SELECT * FROM actions_run WHERE id = %s{_for_update()}", [run_id])), None)
         if run is None or run.is_finished:
             return None
         if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
@@ -139,13 +155,8 @@ def run_claim(run_id: int, owner: str) -> Run | None:
             return None
         if run.task_id:
             # The task row lock makes the "is another run busy on this task" check race-free.
-            list(Task.objects.select_for_update().filter(pk=run.task_id).values_list("pk", flat=True))
-            # One query for both reasons to stand back: another run holds a live lease on the task,
-            # or (first come, first served) an earlier run on it is still pending.
-            blocking = Q(status=Run.Status.RUNNING, lease_expires_at__gt=now)
-            if run.status == Run.Status.PENDING:
-                blocking |= Q(status=Run.Status.PENDING, pk__lt=run.pk)
-            if Run.objects.filter(blocking, task_id=run.task_id).exclude(pk=run.pk).exists():
+            _sql(f"SELECT id FROM tasks_task WHERE id = %s{_for_update()}", [run.task_id])
+            if _task_busy(run, now):
                 return None
         # A run that never started has no step records yet: its steps can be inserted blind.
         run.first_claim = run.started_at is None
@@ -153,12 +164,45 @@ def run_claim(run_id: int, owner: str) -> Run | None:
         run.lease_owner = owner
         run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.started_at = run.started_at or now
-        run.save(update_fields=["status", "lease_owner", "lease_expires_at", "started_at"])
+        _sql(
+            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s, started_at = %s"
+            " WHERE id = %s",
+            [run.status, owner, _when(run.lease_expires_at), _when(run.started_at), run.pk],
+        )
         step = step_at(run.program, run.cursor) if run.first_claim else None
         if step is not None:
             # A run's very first step is recorded as running in the claim's own transaction.
             run.next_step_run = StepRun.objects.create(run=run, **_new_step_run(run, step, run.cursor))
     return run
+
+
+# The engine's hottest statements are plain SQL: on this kind of machine compiling an ORM query
+# costs several times the database round trip it makes, and a run takes several of them.
+
+
+def _sql(statement: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _for_update() -> str:
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _when(value):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _task_busy(run: Run, now) -> bool:
+    """Another run holds a live lease on the run's task, or (first come, first served) an earlier
+    run on it is still pending."""
+    statement = "SELECT 1 FROM actions_run WHERE task_id = %s AND id <> %s AND ((status = %s AND lease_expires_at > %s)"
+    params = [run.task_id, run.pk, Run.Status.RUNNING, _when(now)]
+    if run.status == Run.Status.PENDING:
+        statement += " OR (status = %s AND id < %s)"
+        params += [Run.Status.PENDING, run.pk]
+    return bool(_sql(statement + ") LIMIT 1", params))
 
 
 def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
@@ -221,12 +265,15 @@ def _load_task(run: Run):
 
 def _load_flow(run: Run, task, cache: dict):
     from flows.models import Flow
+    from flows.selectors import flow_read_now
 
     if task is not None and task.flow_id == run.flow_id:
         cache["flow"] = task.flow
     elif "flow" not in cache:
         cache["flow"] = Flow.objects.select_related("organization").get(pk=run.flow_id)
-    return cache["flow"]
+    else:
+        return cache["flow"]
+    return flow_read_now(cache["flow"])  # with the task, or just above
 
 
 def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -> str:
@@ -378,7 +425,21 @@ def _record(
         step_run.finished_at = now
     if started is not None:
         step_run.duration_ms = round((time.monotonic() - started) * 1000, 2)
-    step_run.save()
+    _sql(
+        "UPDATE actions_steprun SET status = %s, error = %s, output = %s, request = %s, response = %s,"
+        " finished_at = %s, duration_ms = %s WHERE id = %s",
+        [
+            step_run.status,
+            step_run.error,
+            *(
+                None if value is None else json.dumps(value)
+                for value in (step_run.output, step_run.request, step_run.response)
+            ),
+            _when(step_run.finished_at),
+            step_run.duration_ms,
+            step_run.pk,
+        ],
+    )
 
 
 def _move(run: Run, owner: str, cursor: list, *, last: bool = False):
@@ -386,15 +447,20 @@ def _move(run: Run, owner: str, cursor: list, *, last: bool = False):
     the run as a success), if the lease is still ours. Returns the new lease's expiry (None once
     the run ended), or False when the run is no longer ours."""
     now = timezone.now()
+    statement = "UPDATE actions_run SET cursor = %s, lease_expires_at = %s"
     if last:
-        updates = {"status": Run.Status.SUCCESS, "finished_at": now, "lease_owner": "", "wake_at": None}
         lease = None
+        statement += ", status = %s, finished_at = %s, lease_owner = '', wake_at = NULL"
+        params = [json.dumps(cursor), None, Run.Status.SUCCESS, _when(now)]
     else:
         lease = now + timedelta(seconds=lease_seconds())
-        updates = {}
-    moved = Run.objects.filter(pk=run.pk, lease_owner=owner, status=Run.Status.RUNNING).update(
-        cursor=cursor, lease_expires_at=lease, **updates
-    )
+        params = [json.dumps(cursor), _when(lease)]
+    with connection.cursor() as db:
+        db.execute(
+            statement + " WHERE id = %s AND lease_owner = %s AND status = %s",
+            [*params, run.pk, owner, Run.Status.RUNNING],
+        )
+        moved = db.rowcount
     return lease if moved else False
 
 
@@ -472,47 +538,91 @@ def _wake_next_on_task(run: Run) -> None:
     """When a run on a task ends or parks, ring for the next one waiting its turn."""
     if not run.task_id:
         return
-    next_run = (
-        Run.objects.filter(task_id=run.task_id, status=Run.Status.PENDING)
-        .exclude(pk=run.pk)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
+    waiting = _sql(
+        "SELECT id FROM actions_run WHERE task_id = %s AND status = %s AND id <> %s ORDER BY id LIMIT 1",
+        [run.task_id, Run.Status.PENDING, run.pk],
     )
-    if next_run is not None:
-        run_enqueue(next_run)
+    if waiting:
+        run_enqueue(waiting[0][0])
 
 
-# How long a worker that found no due wait leaves it before asking again.
+# A worker drains pending runs for at most this long per doorbell, then rings again to go on: a
+# django-q2 job must end well inside the cluster's timeout.
+DRAIN_SECONDS = 5.0
+# How long a worker that found nothing to take from the table leaves it before asking again.
 DUE_CHECK_SECONDS = 0.1
+_next_drain_check = 0.0
 _next_due_check = 0.0
+
+# Runs a claim would take: pending, and their task has no earlier pending run and no run in progress.
+_READY = (
+    "SELECT r.id FROM actions_run r WHERE r.status = 'pending' AND NOT EXISTS (SELECT 1 FROM actions_run o"
+    " WHERE o.task_id = r.task_id AND o.id <> r.id"
+    " AND (o.status = 'running' OR (o.status = 'pending' AND o.id < r.id))) ORDER BY r.id LIMIT 16"
+)
+_DUE = "SELECT id FROM actions_run WHERE status = 'waiting' AND wake_at <= %s ORDER BY wake_at LIMIT 16"
+
+
+def _take(select, *, deadline: float, limit: int, before_each=None) -> tuple[int, list[int] | None]:
+    """Execute the runs `select()` finds, sixteen at a time in a random order (so workers taking at
+    once mostly take different ones), until it finds none (returns an empty list), the deadline or
+    the limit comes (returns the ids not yet taken), or three rounds in a row lose every run to other
+    workers (returns None). Returns how many ran, too."""
+    done = misses = 0
+    while misses < 3:
+        ready = select()
+        if not ready:
+            return done, []
+        random.shuffle(ready)
+        took = 0
+        for index, run_id in enumerate(ready):
+            if done + took >= limit or time.monotonic() >= deadline:
+                return done + took, ready[index:]
+            if before_each is not None:
+                took += before_each()
+            took += run_execute(run_id, reload=False) is not None
+        done += took
+        misses = 0 if took else misses + 1
+    return done, None
+
+
+def run_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
+    """Run pending runs straight from the table, oldest first, until none is left or the budget is
+    spent. A worker calls this after the run it was rung for: a commit that started many runs rang
+    for only a few of them (runs_create). Due waits go first, before each run. Returns how many ran."""
+    global _next_drain_check
+    if time.monotonic() < _next_drain_check:
+        return 0  # found none a moment ago: an idle worker asks at most every DUE_CHECK_SECONDS
+    done, left = _take(
+        lambda: [row[0] for row in _sql(_READY, [])],
+        deadline=time.monotonic() + budget_seconds,
+        limit=10**9,
+        before_each=run_due,
+    )
+    if left == []:
+        _next_drain_check = time.monotonic() + DUE_CHECK_SECONDS
+    elif left:
+        run_enqueue(left[0])  # out of time, not out of work: another job goes on
+    return done
 
 
 def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
     """Run waits that are due, straight from the table, for up to `budget_seconds`.
 
-    A worker calls this after each run it was rung for. Due waits are late by definition, so they
-    go ahead of doorbells still queued behind a burst of new runs (the queue is first come, first
-    served); the sweeper's doorbells for them then find them done. Returns how many ran."""
+    A worker calls this after each run it was rung for, and before each run it drains. Due waits are
+    late by definition, so they go ahead of doorbells still queued behind a burst of new runs (the
+    queue is first come, first served) and of pending runs; the sweeper's doorbells for them then
+    find them done. Returns how many ran."""
     global _next_due_check
     if time.monotonic() < _next_due_check:
         return 0  # found nothing a moment ago: under a burst of new runs, don't ask after every one
-    deadline = time.monotonic() + budget_seconds
-    done = misses = 0
-    while done < limit and misses < 3 and time.monotonic() < deadline:
-        due = list(
-            Run.objects.filter(status=Run.Status.WAITING, wake_at__lte=timezone.now())
-            .order_by("wake_at")
-            .values_list("pk", flat=True)[:16]
-        )
-        if not due:
-            _next_due_check = time.monotonic() + DUE_CHECK_SECONDS
-            break
-        # Among the oldest few, so workers draining at once mostly take different runs.
-        if run_execute(random.choice(due), reload=False) is None:
-            misses += 1  # someone else has it, or another run on its task goes first
-        else:
-            done += 1
+    done, left = _take(
+        lambda: [row[0] for row in _sql(_DUE, [_when(timezone.now())])],
+        deadline=time.monotonic() + budget_seconds,
+        limit=limit,
+    )
+    if left == []:
+        _next_due_check = time.monotonic() + DUE_CHECK_SECONDS
     return done
 
 
@@ -523,8 +633,6 @@ def run_sweep(*, now=None) -> list[int]:
     """Ring for runs that need a worker: due waits, expired leases (their worker died), and
     pending runs whose doorbell was lost. Each is rung once per RUN_RERING_SECONDS, however
     many sweepers run, so a burst never floods the queue with duplicates."""
-    from django.db.models import Q
-
     now = now or timezone.now()
     settle = timedelta(seconds=float(getattr(settings, "RUN_PENDING_GRACE_SECONDS", 5)))
     not_rung = Q(rung_at__isnull=True) | Q(rung_at__lte=now - timedelta(seconds=rering_seconds()))

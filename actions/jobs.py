@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from actions.engine import run_due, run_execute, run_next_wake_in, run_sweep
+from actions.engine import run_drain, run_due, run_execute, run_next_wake_in, run_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 def run_wake(run_id: int) -> None:
     run_execute(run_id, reload=False)
     run_due()
+    run_drain()
 
 
 _sweeper_started = threading.Event()

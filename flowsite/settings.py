@@ -215,6 +215,8 @@ WHITENOISE_USE_FINDERS = True
 RUN_LEASE_SECONDS = float(os.environ.get("RUN_LEASE_SECONDS", "90"))
 RUN_RERING_SECONDS = float(os.environ.get("RUN_RERING_SECONDS", "30"))
 RUN_PENDING_GRACE_SECONDS = float(os.environ.get("RUN_PENDING_GRACE_SECONDS", "5"))
+# A commit that starts many runs rings for this many; the workers that answer drain the rest.
+RUN_DOORBELLS_PER_COMMIT = int(os.environ.get("RUN_DOORBELLS_PER_COMMIT", "32"))
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "0.5"))
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 MAX_WORKFLOW_DEPTH = int(os.environ.get("MAX_WORKFLOW_DEPTH", "5"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
+from django.http import Http404
 from django.utils import timezone
 
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
@@ -33,6 +35,16 @@ def _fresh_task(ctx: StepContext):
     return task
 
 
+@contextmanager
+def _task_still_there():
+    """The task services lock the task row by id and answer Http404 when it is gone (deleted since
+    the step read it): that fails the step with a reason, without reading the row a second time."""
+    try:
+        yield
+    except Http404:
+        raise StepFailed("the task no longer exists") from None
+
+
 @register
 class MoveToStage(StepType):
     type = "move_to_stage"
@@ -50,7 +62,8 @@ class MoveToStage(StepType):
             stage = _stage_by_name(ctx.flow, config["stage"])
             if stage is None:
                 raise StepFailed(f'stage "{config["stage"]}" no longer exists')
-            task_set_stage(task=_fresh_task(ctx), actor=ctx.user, stage=stage, source=ctx.source, depth=ctx.depth)
+            with _task_still_there():
+                task_set_stage(task=ctx.task, actor=ctx.user, stage=stage, source=ctx.source, depth=ctx.depth)
 
         return StepResult(output={"stage": config["stage"]}, apply=apply)
 
@@ -90,9 +103,8 @@ class AssignTo(StepType):
                     raise StepFailed(f"{config['email']} is no longer a member of this flow")
             else:
                 assignee = None
-            task_set_assignee(
-                task=_fresh_task(ctx), actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth
-            )
+            with _task_still_there():
+                task_set_assignee(task=ctx.task, actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth)
 
         return StepResult(output={"assigned_to": config.get("email")}, apply=apply)
 
@@ -125,13 +137,14 @@ class UpdateData(StepType):
 
         def apply():
             try:
-                task_update(
-                    task=_fresh_task(ctx),
-                    actor=ctx.user,
-                    data=dict(config["values"]),
-                    source=ctx.source,
-                    depth=ctx.depth,
-                )
+                with _task_still_there():
+                    task_update(
+                        task=ctx.task,
+                        actor=ctx.user,
+                        data=dict(config["values"]),
+                        source=ctx.source,
+                        depth=ctx.depth,
+                    )
             except TaskValidationError as exc:
                 reasons = "; ".join(f"{n}: {', '.join(map(str, r))}" for n, r in exc.errors.items())
                 raise StepFailed(f"the values were refused ({reasons})")
@@ -153,7 +166,8 @@ class DeleteTask(StepType):
         from tasks.services import task_delete
 
         def apply():
-            task_delete(task=_fresh_task(ctx), actor=ctx.user, source=ctx.source, depth=ctx.depth)
+            with _task_still_there():
+                task_delete(task=ctx.task, actor=ctx.user, source=ctx.source, depth=ctx.depth)
 
         return StepResult(output={"deleted": ctx.task.pk}, apply=apply, stop=True)
 

@@ -154,3 +154,26 @@ def test_steps_run_in_order_in_one_go(seed, receiver):
     sent = json.loads(receiver.requests[0].body)["task"]
     assert sent["Company Name"] == "Step 1" and sent["Stage"] == "In Progress"
     assert current(seed)["Stage"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    "type_name, config",
+    [
+        ("update_data", {"values": {"Company Name": "X"}}),
+        ("move_to_stage", {"stage": "Completed"}),
+        ("assign_to", {"email": None}),
+        ("delete_task", {}),
+    ],
+)
+def test_a_task_deleted_while_its_step_ran_fails_the_step(seed, type_name, config):
+    from actions.steps.base import StepContext, StepFailed, get_step_type
+
+    task = Task.objects.get(pk=seed.task.pk)
+    Task.objects.filter(pk=task.pk).delete()  # after the step read it, before its change applies
+    run = Run(kind=Run.Kind.ACTION, flow=seed.flow, name="Late")
+    ctx = StepContext(
+        run=run, flow=seed.flow, task=task, user=seed.world.admin, path="0", idempotency_key="k", attempt=1, depth=0
+    )
+    result = get_step_type(type_name).execute(ctx, config)
+    with pytest.raises(StepFailed, match="the task no longer exists"):
+        result.apply()
