@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import errno
 import functools
+import heapq
 import http.client
 import http.cookiejar
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -476,9 +478,7 @@ class _Deadline:
         self._done = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _watchdog.watch(self)
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -496,7 +496,7 @@ class _Deadline:
             if self.expired:
                 _shutdown_socket(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             if self._done:
                 return
@@ -508,7 +508,53 @@ class _Deadline:
         with self._lock:
             self._done = True
             self._sock = None
-        self._timer.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+
+class _Watchdog:
+    """One thread per process expires every deadline when its time comes: a timer thread started and
+    stopped for each call would cost more than a loopback call itself. Finished deadlines stay in the
+    heap until their time or until they outnumber the live ones, when the heap is rebuilt without them."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._order = itertools.count()
+
+    def watch(self, deadline: _Deadline) -> None:
+        if self._pid != os.getpid():
+            self._start()  # first use, or a forked child (threads do not survive a fork)
+        with self._wake:
+            if len(self._heap) >= self._compact_at:
+                self._heap[:] = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+                self._compact_at = max(1024, 2 * len(self._heap))
+            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            if self._heap[0][2] is deadline:
+                self._wake.notify()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._compact_at = 1024
+        self._wake = threading.Condition()
+        threading.Thread(
+            target=self._run, args=(self._heap, self._wake), name="outbound-deadlines", daemon=True
+        ).start()
+
+    @staticmethod
+    def _run(heap: list, wake: threading.Condition) -> None:
+        while True:
+            with wake:
+                while not heap or heap[0][0] > time.monotonic():
+                    wake.wait(heap[0][0] - time.monotonic() if heap else None)
+                _at, _order, deadline = heapq.heappop(heap)
+            deadline.expire()
+
+
+_watchdog = _Watchdog()
 
 
 def _shutdown_socket(sock: socket.socket) -> None:

@@ -690,6 +690,23 @@ def test_stalled_tls_handshake_hits_total_timeout(dns: _Table) -> None:
 
 
 @pytest.mark.usefixtures("allow_loopback")
+def test_a_short_deadline_fires_behind_longer_ones(receiver: Receiver) -> None:
+    # One watchdog thread serves every call: a deadline earlier than those it already sleeps on wakes it.
+    send("GET", receiver.url_for("/"), total_timeout=60)
+    with Receiver(handler=hang) as hanging:
+        started = time.monotonic()
+        raises_outbound("timeout", send, "GET", hanging.url_for("/"), total_timeout=0.5)
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.usefixtures("allow_loopback")
+def test_finished_deadlines_do_not_pile_up(receiver: Receiver) -> None:
+    for _ in range(1500):
+        send("GET", receiver.url_for("/"), total_timeout=60)
+    assert len(outbound._watchdog._heap) <= 1025
+
+
+@pytest.mark.usefixtures("allow_loopback")
 def test_total_timeout_comes_from_settings(settings) -> None:
     settings.OUTBOUND_TOTAL_TIMEOUT = 0.3
     with Receiver(handler=hang) as receiver:
