@@ -4,6 +4,7 @@ web and worker processes) that prepare data and read results back from the run r
     python -m bench.app setup RECEIVER_URL            -> JSON with ids, slugs, a token and a session cookie
     python -m bench.app fill-board FLOW_ID N          -> bulk-inserts tasks until the flow has N
     python -m bench.app board-queries ORG FLOW        -> queries the board page and the task list make
+    python -m bench.app events FLOW_ID N              -> N new tasks and their "created" events in one commit
     python -m bench.app wait-start FLOW_ID N SECONDS  -> N runs (one per task) that each wait SECONDS
     python -m bench.app wait-report RUN_IDS_FILE      -> lateness of each wait, in seconds
     python -m bench.app runs-report SINCE_RUN_ID      -> runs by status since a run id (drills)
@@ -156,6 +157,36 @@ def board_queries(org: str, flow: str) -> dict:
     return out
 
 
+def events(flow_id: str, count: int) -> dict:
+    """A burst: N tasks created in one transaction, their N "created" events recorded in one insert, as
+    an import or a bulk change records them; the workflows get them when it commits. Returns when
+    every event has been handed to the workflows (runs started), with the commit's time."""
+    import time
+
+    from django.db import transaction
+
+    from flows.models import Flow
+    from tasks.models import Task, TaskEvent
+    from tasks.services import task_events_record
+
+    flow = Flow.objects.get(pk=flow_id)
+    stage = flow.stages.order_by("position", "id").first()
+    name = flow.fields.get(name="Company Name")
+    marks: dict = {}
+    with transaction.atomic():
+        tasks = Task.objects.bulk_create(
+            [Task(flow=flow, stage=stage, data={str(name.pk): f"Event {i}"}, tags=[]) for i in range(count)]
+        )
+        # Registered first, so it runs first: the moment the events became visible.
+        transaction.on_commit(lambda: marks.setdefault("committed", time.time()))
+        items = [
+            (task, TaskEvent.Kind.CREATED, {"Stage": [None, stage.name], "Company Name": [None, f"Event {i}"]})
+            for i, task in enumerate(tasks)
+        ]
+        task_events_record(flow=flow, items=items, actor=None, source="api")
+    return {"committed": marks["committed"], "dispatched": time.time(), "tasks": [t.pk for t in tasks]}
+
+
 def wait_start(flow_id: str, count: int, seconds: float) -> dict:
     from django.db import transaction
 
@@ -214,6 +245,8 @@ def main(argv: list[str]) -> None:
         result = fill_board(args[0], int(args[1]))
     elif command == "board-queries":
         result = board_queries(args[0], args[1])
+    elif command == "events":
+        result = events(args[0], int(args[1]))
     elif command == "wait-start":
         result = wait_start(args[0], int(args[1]), float(args[2]))
     elif command == "wait-report":
