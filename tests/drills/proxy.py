@@ -29,8 +29,8 @@ class FaultProxy:
 
     def cut(self) -> None:
         """The database is gone: reset every open connection and refuse new ones."""
-        self.down.set()
         with self.lock:
+            self.down.set()
             sockets = list(self.sockets)
             self.sockets.clear()
         for sock in sockets:
@@ -60,7 +60,14 @@ class FaultProxy:
                 _reset(client)
                 continue
             with self.lock:
-                self.sockets.update((client, upstream))
+                # A cut may have come while connecting: this pair was not in its snapshot.
+                cut_meanwhile = self.down.is_set()
+                if not cut_meanwhile:
+                    self.sockets.update((client, upstream))
+            if cut_meanwhile:
+                _reset(client)
+                _reset(upstream)
+                continue
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -85,8 +92,15 @@ class FaultProxy:
 
 
 def _reset(sock: socket.socket) -> None:
+    # shutdown() first: close() alone does not reach the peer while a pipe thread is blocked in
+    # recv() on the socket (the kernel keeps it open for that call), so an idle session would
+    # survive the cut, and PostgreSQL would keep its transaction and row locks forever.
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
         sock.close()
     except OSError:
         pass
