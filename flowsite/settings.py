@@ -105,6 +105,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a worker process started by a test sees the same data.
     # One file per test process, so runs side by side never share (and break) a database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    # A session whose client vanished mid-transaction without a word (a network partition, a hung
+    # host) keeps its row locks until TCP gives up on it, hours later, and every claim on that task
+    # waits behind it. PostgreSQL ends a session idle in a transaction this long; Flowsite never
+    # waits on anything outside the database inside a transaction, so a minute is generous.
+    idle = int(float(os.environ.get("DATABASE_IDLE_TRANSACTION_TIMEOUT", "60")) * 1000)
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c idle_in_transaction_session_timeout={idle}".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "flows.User"

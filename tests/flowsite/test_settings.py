@@ -48,3 +48,16 @@ def test_sqlite_is_configured_for_concurrent_writers():
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
     assert db["OPTIONS"]["timeout"] >= 20
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="a PostgreSQL session setting"
+)
+def test_postgresql_ends_sessions_left_idle_in_a_transaction():
+    """A worker cut off mid-transaction must not hold its task's row lock for hours."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW idle_in_transaction_session_timeout")
+        assert cursor.fetchone()[0] == "1min"
