@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -43,6 +44,8 @@ class Cluster:
             **env,
         }
         self.process = None
+        # The cluster's log: printed when the test ends, which pytest shows for a failed test.
+        self.log = tempfile.TemporaryFile()
 
     def start(self):
         self.process = subprocess.Popen(
@@ -50,10 +53,17 @@ class Cluster:
             cwd=settings.BASE_DIR,
             env=self.env,
             start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         return self
+
+    def print_log_tail(self, limit: int = 20000) -> None:
+        self.log.seek(0, os.SEEK_END)
+        self.log.seek(max(0, self.log.tell() - limit))
+        print(f"--- qcluster {self.process.pid if self.process else '-'} log (tail) ---")
+        print(self.log.read().decode(errors="replace"))
+        self.log.close()
 
     def kill(self):
         """kill -9 the whole cluster: sentinel and workers, mid-whatever."""
@@ -120,6 +130,7 @@ def cluster():
     yield start
     for c in started:
         c.stop()
+        c.print_log_tail()
 
 
 def test_worker_killed_mid_run_completes_once(seed, cluster):
