@@ -290,7 +290,12 @@ class Stack:
 
     def kill_worker(self, sig=signal.SIGKILL) -> None:
         if self.worker and self.worker.poll() is None:
-            os.killpg(self.worker.pid, sig)
+            # SIGKILL takes the whole group at once; any other signal goes to the cluster's main
+            # process, which stops its children in order (signalled too, they leave it waiting).
+            if sig == signal.SIGKILL:
+                os.killpg(self.worker.pid, sig)
+            else:
+                self.worker.send_signal(sig)
             try:
                 self.worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -310,14 +315,16 @@ class Stack:
         for proc in (self.worker, self.web, self.receiver):
             if proc is not None and proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    # The main process (see kill_worker); gunicorn's arbiter stops its workers too.
+                    proc.terminate()
                     proc.wait(timeout=15)
                 except (subprocess.TimeoutExpired, ProcessLookupError):
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    proc.wait(timeout=5)
+                    pass
+                try:  # whatever of the group is left, so no session outlives the bench database
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
 
     # -- observation
 

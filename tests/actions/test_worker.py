@@ -74,7 +74,12 @@ class Cluster:
     def stop(self):
         if self.process is None:
             return
-        self._signal(signal.SIGTERM)
+        # The cluster's main process only: it stops its own children in order. A SIGTERM to the
+        # whole group reaches them first and the cluster then waits for them until it is killed.
+        try:
+            self.process.terminate()
+        except ProcessLookupError:
+            pass
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -96,7 +96,7 @@ def test_database_outage_mid_load(world, drill_settings, deliveries, cluster):
     proxy = FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)).start()
     via_proxy = database_url().replace(f"{db['HOST']}:{db['PORT'] or 5432}", f"127.0.0.1:{proxy.port}")
     load = Load(world, deliveries)
-    cluster(DATABASE_URL=via_proxy, **FAST)
+    workers = cluster(DATABASE_URL=via_proxy, **FAST)
     port = _free_port()
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "flowsite.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "1"],
@@ -134,6 +134,7 @@ def test_database_outage_mid_load(world, drill_settings, deliveries, cluster):
     finally:
         os.killpg(web.pid, 15)
         web.wait(timeout=15)
+        workers.stop()  # while the database is still reachable through the proxy: a quick, clean stop
         proxy.stop()
 
 
