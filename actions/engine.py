@@ -254,13 +254,13 @@ def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -
 
 
 def _load_task(run: Run):
-    from tasks.models import Task
+    from tasks.selectors import task_with_relations
 
     if not run.task_id:
         return None
     # The flow and its organization come along: steps read both, and a step may change the task,
     # so the task itself is read fresh for every step.
-    return Task.objects.select_related("flow__organization", "stage", "assignee").filter(pk=run.task_id).first()
+    return task_with_relations(task_id=run.task_id)
 
 
 def _load_flow(run: Run, task, cache: dict):

@@ -1,13 +1,14 @@
 """Reads for tasks, their history, comments and notifications."""
 
 import json
+import weakref
 from typing import Any
 
-from django.db import NotSupportedError
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections
 from django.db.models import BooleanField, Count, F, Func, Q, QuerySet
 from django.http import Http404
 
-from flows.models import Field, Flow, User
+from flows.models import Field, Flow, Organization, Stage, User
 from tasks.models import Comment, Mention, Task
 from tasks.values import T, TaskValidationError, filter_value
 
@@ -151,3 +152,79 @@ def task_get(*, flow: Flow, task_id) -> Task:
 
 def comment_list(*, task: Task) -> QuerySet[Comment]:
     return task.comments.select_related("author").order_by("id")
+
+
+# --- a task with everything a change or a step reads, by id ---------------------------------------
+
+# (model, table alias, how it hangs off the task): the task, then what select_related would bring.
+_WITH_RELATIONS = [
+    (Task, "t", None),
+    (Flow, "f", "flow"),
+    (Organization, "o", "flow.organization"),
+    (Stage, "s", "stage"),
+    (User, "u", "assignee"),
+]
+# Per connection (each thread has its own): the statement and Django's converters for its columns.
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def task_with_relations(*, task_id: int, lock: bool = False) -> Task | None:
+    """The task with its flow, organization, stage and assignee, as
+    `Task.objects.select_related("flow__organization", "stage", "assignee")` reads it, but from SQL
+    written once per connection. `lock`: lock the task's row (only it) until the transaction ends.
+
+    The engine reads the task fresh for every step and every change locks it first; compiling the
+    ORM query took several times the database's own time for it (bench/README.md)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    plans = _plans.setdefault(db, {})
+    if lock not in plans:
+        plans[lock] = _task_read_plan(db, lock)
+    statement, columns = plans[lock]
+    with db.cursor() as cursor:
+        cursor.execute(statement, [task_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    made: dict[str | None, Any] = {}
+    start = 0
+    for (model, _alias, place), fields in zip(_WITH_RELATIONS, columns, strict=True):
+        values = row[start : start + len(fields)]
+        start += len(fields)
+        if place == "assignee" and values[0] is None:  # the LEFT JOIN found no assignee
+            made[place] = None
+            continue
+        converted = []
+        for (_field, col, converters), value in zip(fields, values, strict=True):
+            for converter in converters:
+                value = converter(value, col, db)
+            converted.append(value)
+        made[place] = model.from_db(db.alias, [field.attname for field, _c, _v in fields], converted)
+    task = made[None]
+    task.flow, task.stage, task.assignee = made["flow"], made["stage"], made["assignee"]
+    task.flow.organization = made["flow.organization"]
+    return task
+
+
+def _task_read_plan(db, lock: bool) -> tuple[str, list]:
+    quote = db.ops.quote_name
+    select, columns = [], []
+    for model, alias, _place in _WITH_RELATIONS:
+        fields = []
+        for field in model._meta.concrete_fields:
+            select.append(f"{alias}.{quote(field.column)}")
+            col = field.get_col(alias)
+            # Django's own conversions of each column (text to datetime or JSON, and so on).
+            fields.append((field, col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
+        columns.append(fields)
+    table = {model: quote(model._meta.db_table) for model, _a, _p in _WITH_RELATIONS}
+    statement = (
+        f"SELECT {', '.join(select)} FROM {table[Task]} t"
+        f" JOIN {table[Flow]} f ON f.id = t.flow_id"
+        f" JOIN {table[Organization]} o ON o.id = f.organization_id"
+        f" JOIN {table[Stage]} s ON s.id = t.stage_id"
+        f" LEFT JOIN {table[User]} u ON u.id = t.assignee_id"
+        " WHERE t.id = %s"
+    )
+    if lock and db.features.has_select_for_update_of:
+        statement += " FOR UPDATE OF t"  # SQLite has no row locks: its write transaction is the lock
+    return statement, columns

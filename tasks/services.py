@@ -18,6 +18,7 @@ from django.utils import timezone
 from flows.models import Field, Flow, FlowMembership, Stage, User
 from flows.selectors import flow_fields, flow_first_stage, flow_read_now
 from tasks.models import Comment, Mention, Notification, Task, TaskEvent
+from tasks.selectors import task_with_relations
 from tasks.values import (
     KEY_MAX,
     T,
@@ -366,10 +367,8 @@ def _real(actor: User | None) -> bool:
 
 
 def _lock(task: Task) -> Task:
-    try:
-        # of=("self",): lock the task row only, not the joined flow and organization rows.
-        locked = Task.objects.select_for_update(of=("self",)).select_related("flow__organization").get(pk=task.pk)
-    except Task.DoesNotExist:
+    locked = task_with_relations(task_id=task.pk, lock=True)
+    if locked is None:
         raise Http404
     flow_read_now(locked.flow)
     return locked

@@ -96,9 +96,9 @@ def flow_people(people: list, flow) -> list:
 
 
 def fresh_task(ctx: StepContext):
-    from tasks.models import Task
+    from tasks.selectors import task_with_relations
 
-    task = Task.objects.select_related("flow__organization", "stage", "assignee").filter(pk=ctx.task.pk).first()
+    task = task_with_relations(task_id=ctx.task.pk)
     if task is None:
         raise StepFailed("the task no longer exists")
     return task
