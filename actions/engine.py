@@ -45,7 +45,7 @@ def run_enqueue(run_id: int) -> None:
     from django_q.tasks import async_task
 
     try:
-        async_task("actions.jobs.run_wake", run_id, task_name=f"run-{run_id}", save=False)
+        async_task("actions.jobs.run_wake", run_id, task_name=f"run-{run_id}", save=False, broker=_queue())
     except Exception:  # the broker may be down; the run is safe in the database
         logger.warning("could not enqueue run %s; the sweeper will pick it up", run_id, exc_info=True)
 
@@ -676,15 +676,21 @@ def run_next_wake_in() -> float:
 
 def _queue_backlog() -> int:
     """Doorbells waiting in the broker (0 when it cannot tell: then the sweeper rings, to be safe)."""
-    global _broker
     try:
-        if _broker is None:
-            from django_q.brokers import get_broker
-
-            _broker = get_broker()
-        return int(_broker.queue_size() or 0)
+        return int(_queue().queue_size() or 0)
     except Exception:
         return 0
+
+
+def _queue():
+    """The process's one broker. django-q2 makes a new one for every message unless given one, and
+    a new Redis broker is a new connection and handshake: several milliseconds a doorbell."""
+    global _broker
+    if _broker is None:
+        from django_q.brokers import get_broker
+
+        _broker = get_broker()
+    return _broker
 
 
 _broker = None
