@@ -10,6 +10,7 @@ after a crash can be recognized by its receiver.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -146,7 +147,8 @@ def run_claim(run_id: int, owner: str) -> Run | None:
     same task is running (runs on one task are serialized, so merges never overwrite)."""
     now = timezone.now()
     with transaction.atomic():
-        run = next(iter(Run.objects.raw(f"SELECT * FROM actions_run WHERE id = %s{_for_update()}", [run_id])), None)
+        statement = f"SELECT {_run_columns()} FROM actions_run WHERE id = %s{_for_update()}"
+        run = next(iter(Run.objects.raw(statement, [run_id])), None)
         if run is None or run.is_finished:
             return None
         if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
@@ -184,6 +186,12 @@ def _sql(statement: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
+
+
+@functools.cache
+def _run_columns() -> str:
+    # Named, not *: a prepared "SELECT *" fails once a migration adds a column under a live connection.
+    return ", ".join(field.column for field in Run._meta.concrete_fields)
 
 
 def _for_update() -> str:

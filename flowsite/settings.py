@@ -113,6 +113,11 @@ else:
     idle = int(float(os.environ.get("DATABASE_IDLE_TRANSACTION_TIMEOUT", "60")) * 1000)
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c idle_in_transaction_session_timeout={idle}".strip()
+    # Parameters bound by the server, so psycopg prepares a statement a connection has run five
+    # times and PostgreSQL stops planning it anew: the engine's and the API's statements repeat.
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        options.setdefault("server_side_binding", True)
+        options.setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "flows.User"

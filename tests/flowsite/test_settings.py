@@ -61,3 +61,21 @@ def test_postgresql_ends_sessions_left_idle_in_a_transaction():
     with connection.cursor() as cursor:
         cursor.execute("SHOW idle_in_transaction_session_timeout")
         assert cursor.fetchone()[0] == "1min"
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="a PostgreSQL session setting"
+)
+def test_postgresql_prepares_statements_a_connection_repeats():
+    """The engine's statements repeat for every run: PostgreSQL plans each once per connection."""
+    from django.db import connection
+
+    from tasks.selectors import task_with_relations
+
+    for _ in range(6):
+        task_with_relations(task_id=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "tasks_task" t' in statement for statement in prepared), prepared
