@@ -207,19 +207,22 @@ def wait_start(flow_id: str, count: int, seconds: float) -> dict:
 
 
 def wait_report(run_ids: list[int]) -> dict:
-    from actions.models import Run, StepRun
-
-    steps = StepRun.objects.filter(run_id__in=run_ids, path="0").values_list("output", "finished_at", "status")
     from datetime import datetime
 
+    from actions.models import Run, StepRun
+
+    # Runs first, then their steps: a run's end and its last step's record commit together, so every
+    # run counted as a success here has its wait's record read below. (The other way round, a run
+    # ending between the two reads was counted with no lateness.)
+    statuses: dict[str, int] = {}
+    for status in Run.objects.filter(pk__in=run_ids).values_list("status", flat=True):
+        statuses[status] = statuses.get(status, 0) + 1
+    steps = StepRun.objects.filter(run_id__in=run_ids, path="0").values_list("output", "finished_at", "status")
     lateness = []
     for output, finished_at, status in steps:
         until = (output or {}).get("wait_until")
         if status == "success" and until and finished_at:
             lateness.append((finished_at - datetime.fromisoformat(until)).total_seconds())
-    statuses: dict[str, int] = {}
-    for status in Run.objects.filter(pk__in=run_ids).values_list("status", flat=True):
-        statuses[status] = statuses.get(status, 0) + 1
     return {"lateness": lateness, "statuses": statuses}
 
 
