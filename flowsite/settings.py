@@ -196,6 +196,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker, whose pusher every enqueue on this machine wakes at once (flowsite/broker.py).
+    Q_CLUSTER["broker_class"] = "flowsite.broker.DoorbellORM"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
