@@ -213,6 +213,96 @@ def _task_busy(run: Run, now) -> bool:
     return bool(_sql(statement + ") LIMIT 1", params))
 
 
+# Pending runs of a batch that are not busy: another run on the task holds a live lease, or an earlier
+# run on it is still pending (first come, first served). The claim's `_task_busy`, for many at once.
+_BUSY = (
+    "SELECT r.id FROM actions_run r WHERE r.id IN ({ids}) AND EXISTS (SELECT 1 FROM actions_run o"
+    " WHERE o.task_id = r.task_id AND o.id <> r.id AND ((o.status = 'running' AND o.lease_expires_at > %s)"
+    " OR (o.status = 'pending' AND o.id < r.id)))"
+)
+
+
+def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Run]:
+    """Claim up to `limit` of these runs that are still pending, by the rules of `run_claim`, in one
+    transaction of six statements however many it takes (the drain's claim). Only runs of one workflow
+    or action go in a batch, so a receiver that hangs delays only its own workflow's runs. Rows other
+    workers are claiming are skipped, not waited for (PostgreSQL; SQLite's one writer serializes)."""
+    if not run_ids:
+        return []
+    now = timezone.now()
+    ids = ", ".join(["%s"] * len(run_ids))
+    skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with transaction.atomic():
+        runs = list(
+            Run.objects.raw(
+                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({ids}) AND status = %s"
+                f" ORDER BY id LIMIT %s{skip}",
+                [*run_ids, Run.Status.PENDING, limit],
+            )
+        )
+        if runs:
+            kind = (runs[0].workflow_id, runs[0].action_id)
+            runs = [run for run in runs if (run.workflow_id, run.action_id) == kind]
+        task_ids = sorted({run.task_id for run in runs if run.task_id})
+        if task_ids:
+            # The task rows' locks make the busy check race-free, as in run_claim.
+            free = {
+                row[0]
+                for row in _sql(
+                    f"SELECT id FROM tasks_task WHERE id IN ({', '.join(['%s'] * len(task_ids))}) ORDER BY id{skip}",
+                    task_ids,
+                )
+            }
+            candidates = [run.pk for run in runs]
+            busy = {
+                row[0] for row in _sql(_BUSY.format(ids=", ".join(["%s"] * len(candidates))), [*candidates, _when(now)])
+            }
+            runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
+        if not runs:
+            return []
+        lease = now + timedelta(seconds=lease_seconds())
+        claimed = [run.pk for run in runs]
+        _sql(
+            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
+            f" started_at = COALESCE(started_at, %s) WHERE id IN ({', '.join(['%s'] * len(claimed))})",
+            [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed],
+        )
+        first_steps = []
+        for run in runs:
+            run.first_claim = run.started_at is None
+            run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
+            run.started_at = run.started_at or now
+            run.next_step_run = None
+            step = step_at(run.program, run.cursor) if run.first_claim else None
+            if step is not None:
+                first_steps.append(StepRun(run=run, **_new_step_run(run, step, run.cursor)))
+        for step_run in StepRun.objects.bulk_create(first_steps):
+            step_run.run.next_step_run = step_run
+    return runs
+
+
+def _hand_back(runs: list[Run], owner: str) -> None:
+    """Give claimed runs that never started back to the table, as they were before the claim."""
+    if not runs:
+        return
+    ids = ", ".join(["%s"] * len(runs))
+    with transaction.atomic():
+        _sql(
+            f"UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL WHERE id IN ({ids})"
+            " AND lease_owner = %s AND status = %s",
+            [Run.Status.PENDING, *[run.pk for run in runs], owner, Run.Status.RUNNING],
+        )
+        fresh = [run.pk for run in runs if run.first_claim]
+        if fresh:
+            # The claim made their first step's record and start time: as if never claimed, so the
+            # next claim counts the first attempt as the first.
+            _sql(
+                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({', '.join(['%s'] * len(fresh))})",
+                fresh,
+            )
+            StepRun.objects.filter(run_id__in=fresh).delete()
+
+
 def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
     path = cursor_path(cursor)
     return {
@@ -242,10 +332,20 @@ def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -
     is someone else's), so the run's cursor and status in memory are the database's and need no
     reload between steps.
     `reload=False` (the worker) skips reading the finished run back for the caller."""
-    owner = owner or f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
+    owner = owner or _new_owner()
     run = run_claim(run_id, owner)
     if run is None:
         return None
+    _run_claimed(run, owner)
+    return Run.objects.filter(pk=run.pk).first() if reload else run
+
+
+def _new_owner() -> str:
+    return f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
+
+
+def _run_claimed(run: Run, owner: str) -> None:
+    """Execute a claimed run's steps until it ends, waits, or loses its lease."""
     cache: dict[str, Any] = {}
     try:
         while True:
@@ -258,7 +358,6 @@ def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -
                 break
     finally:
         _wake_next_on_task(run)
-    return Run.objects.filter(pk=run.pk).first() if reload else run
 
 
 def _load_task(run: Run):
@@ -566,7 +665,7 @@ _next_due_check = 0.0
 _READY = (
     "SELECT r.id FROM actions_run r WHERE r.status = 'pending' AND NOT EXISTS (SELECT 1 FROM actions_run o"
     " WHERE o.task_id = r.task_id AND o.id <> r.id"
-    " AND (o.status = 'running' OR (o.status = 'pending' AND o.id < r.id))) ORDER BY r.id LIMIT 16"
+    " AND (o.status = 'running' OR (o.status = 'pending' AND o.id < r.id))) ORDER BY r.id LIMIT 32"
 )
 _DUE = "SELECT id FROM actions_run WHERE status = 'waiting' AND wake_at <= %s ORDER BY wake_at LIMIT 16"
 
@@ -594,6 +693,37 @@ def _take(select, *, deadline: float, limit: int, before_each=None) -> tuple[int
     return done, None
 
 
+# A drain claims this many runs at once, and gives back the ones it has not started once the batch
+# has taken this long (so a slow receiver's runs do not sit leased behind each other).
+DRAIN_BATCH = 8
+DRAIN_BATCH_SECONDS = 1.0
+
+
+def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
+    """`_take` for pending runs, a batch at a time: returns how many ran, and [] when none is left,
+    the candidates not taken when the deadline came, or None after three rounds lost to other workers."""
+    done = misses = 0
+    while misses < 3:
+        ready = [row[0] for row in _sql(_READY, [])]
+        if not ready:
+            return done, []
+        if time.monotonic() >= deadline:
+            return done, ready
+        done += run_due()
+        owner = _new_owner()
+        batch = runs_claim(ready, owner, limit=DRAIN_BATCH)
+        started = time.monotonic()
+        for index, run in enumerate(batch):
+            now = time.monotonic()
+            if index and (now >= deadline or now - started >= min(DRAIN_BATCH_SECONDS, lease_seconds() / 4)):
+                _hand_back(batch[index:], owner)
+                break
+            done += run_due() + 1
+            _run_claimed(run, owner)
+        misses = 0 if batch else misses + 1
+    return done, None
+
+
 def run_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
     """Run pending runs straight from the table, oldest first, until none is left or the budget is
     spent. A worker calls this after the run it was rung for: a commit that started many runs rang
@@ -601,12 +731,7 @@ def run_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
     global _next_drain_check
     if time.monotonic() < _next_drain_check:
         return 0  # found none a moment ago: an idle worker asks at most every DUE_CHECK_SECONDS
-    done, left = _take(
-        lambda: [row[0] for row in _sql(_READY, [])],
-        deadline=time.monotonic() + budget_seconds,
-        limit=10**9,
-        before_each=run_due,
-    )
+    done, left = _drain(deadline=time.monotonic() + budget_seconds)
     if left == []:
         _next_drain_check = time.monotonic() + DUE_CHECK_SECONDS
     elif left:

@@ -99,3 +99,58 @@ def test_due_waits_go_ahead_of_pending_runs(seed, start, rung, monkeypatch):
     waiting.refresh_from_db()
     first_start = min(Run.objects.filter(pk__in=[r.pk for r in pending]).values_list("started_at", flat=True))
     assert waiting.status == "success" and waiting.finished_at <= first_start
+
+
+def test_a_batch_claims_runs_of_one_workflow_and_only_the_first_on_a_task(seed, start):
+    from actions.engine import runs_claim
+
+    tasks = more_tasks(seed, 4)
+    first = start(tasks[:3])  # one run on each task
+    later = start([tasks[0]])[0]  # a second run on the first task: it waits its turn
+    other = start([tasks[3]])[0]
+    action = seed.action("Other", [{"type": "update_data", "config": {"values": {"Company Name": "x"}}}])
+    Run.objects.filter(pk=other.pk).update(kind=Run.Kind.ACTION, action=action)  # another action's run
+
+    claimed = runs_claim([later.pk, other.pk, *[r.pk for r in first]], "me", limit=8)
+    assert [run.pk for run in claimed] == [r.pk for r in first]
+    assert set(Run.objects.filter(pk__in=[r.pk for r in first]).values_list("status", "lease_owner")) == {
+        ("running", "me")
+    }
+    assert Run.objects.get(pk=later.pk).status == Run.Status.PENDING
+    assert Run.objects.get(pk=other.pk).status == Run.Status.PENDING
+    # Each claimed run's first step is recorded as started, ready for the worker.
+    assert all(run.next_step_run.path == "0" and run.next_step_run.attempts == 1 for run in claimed)
+    assert runs_claim([r.pk for r in first], "someone else", limit=8) == []  # not pending any more
+
+
+def test_a_batch_takes_at_most_its_limit(seed, start):
+    from actions.engine import runs_claim
+
+    runs = start(more_tasks(seed, 4))
+    assert [run.pk for run in runs_claim([r.pk for r in runs], "me", limit=3)] == [r.pk for r in runs[:3]]
+
+
+def test_runs_handed_back_are_as_if_never_claimed(seed, start):
+    from actions.engine import _hand_back, run_execute, runs_claim
+    from actions.models import StepRun
+
+    runs = start(more_tasks(seed, 2))
+    claimed = runs_claim([r.pk for r in runs], "me", limit=8)
+    _hand_back(claimed, "me")
+    for run in Run.objects.filter(pk__in=[r.pk for r in runs]):
+        assert (run.status, run.lease_owner, run.lease_expires_at, run.started_at) == ("pending", "", None, None)
+    assert not StepRun.objects.filter(run__in=runs).exists()
+    run_execute(runs[0].pk)
+    assert StepRun.objects.get(run=runs[0]).attempts == 1  # the first real attempt counts as the first
+
+
+def test_a_drain_hands_back_what_it_has_not_started_when_its_batch_runs_long(seed, start, rung, monkeypatch):
+    monkeypatch.setattr("actions.engine.DRAIN_BATCH_SECONDS", 0.0)
+    runs = start(more_tasks(seed, 3))
+    # With no time per batch, each batch runs its first run and gives the rest back; the drain
+    # takes them again in the next batch, so all finish, one claim each, no attempt counted twice.
+    assert run_drain() == 3
+    from actions.models import StepRun
+
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
+    assert list(StepRun.objects.filter(run__in=runs).values_list("attempts", flat=True)) == [1, 1, 1]
