@@ -160,22 +160,28 @@ def run_claim(run_id: int, owner: str) -> Run | None:
             _sql(f"SELECT id FROM tasks_task WHERE id = %s{_for_update()}", [run.task_id])
             if _task_busy(run, now):
                 return None
-        # A run that never started has no step records yet: its steps can be inserted blind.
-        run.first_claim = run.started_at is None
-        run.status = Run.Status.RUNNING
-        run.lease_owner = owner
-        run.lease_expires_at = now + timedelta(seconds=lease_seconds())
-        run.started_at = run.started_at or now
+        first_step = _lease(run, owner, now, now + timedelta(seconds=lease_seconds()))
         _sql(
             "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s, started_at = %s"
             " WHERE id = %s",
             [run.status, owner, _when(run.lease_expires_at), _when(run.started_at), run.pk],
         )
-        step = step_at(run.program, run.cursor) if run.first_claim else None
-        if step is not None:
-            # A run's very first step is recorded as running in the claim's own transaction.
-            run.next_step_run = StepRun.objects.create(run=run, **_new_step_run(run, step, run.cursor))
+        if first_step is not None:
+            first_step.save()
+            run.next_step_run = first_step
     return run
+
+
+def _lease(run: Run, owner: str, now, lease) -> StepRun | None:
+    """Mark a claimed run in memory as leased to `owner`, and return its first step's record, not
+    yet saved, if it never started: a run's very first step is recorded as running in the claim's
+    own transaction (it has no step records yet, so they can be inserted blind)."""
+    run.first_claim = run.started_at is None
+    run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
+    run.started_at = run.started_at or now
+    run.next_step_run = None
+    step = step_at(run.program, run.cursor) if run.first_claim else None
+    return StepRun(run=run, **_new_step_run(run, step, run.cursor)) if step is not None else None
 
 
 # The engine's hottest statements are plain SQL: on this kind of machine compiling an ORM query
@@ -192,6 +198,10 @@ def _sql(statement: str, params: list) -> list[tuple]:
 def _run_columns() -> str:
     # Named, not *: a prepared "SELECT *" fails once a migration adds a column under a live connection.
     return ", ".join(field.column for field in Run._meta.concrete_fields)
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 def _for_update() -> str:
@@ -230,12 +240,11 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Run]:
     if not run_ids:
         return []
     now = timezone.now()
-    ids = ", ".join(["%s"] * len(run_ids))
     skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     with transaction.atomic():
         runs = list(
             Run.objects.raw(
-                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({ids}) AND status = %s"
+                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({_placeholders(run_ids)}) AND status = %s"
                 f" ORDER BY id LIMIT %s{skip}",
                 [*run_ids, Run.Status.PENDING, limit],
             )
@@ -249,14 +258,12 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Run]:
             free = {
                 row[0]
                 for row in _sql(
-                    f"SELECT id FROM tasks_task WHERE id IN ({', '.join(['%s'] * len(task_ids))}) ORDER BY id{skip}",
+                    f"SELECT id FROM tasks_task WHERE id IN ({_placeholders(task_ids)}) ORDER BY id{skip}",
                     task_ids,
                 )
             }
             candidates = [run.pk for run in runs]
-            busy = {
-                row[0] for row in _sql(_BUSY.format(ids=", ".join(["%s"] * len(candidates))), [*candidates, _when(now)])
-            }
+            busy = {row[0] for row in _sql(_BUSY.format(ids=_placeholders(candidates)), [*candidates, _when(now)])}
             runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
         if not runs:
             return []
@@ -264,18 +271,10 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Run]:
         claimed = [run.pk for run in runs]
         _sql(
             "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
-            f" started_at = COALESCE(started_at, %s) WHERE id IN ({', '.join(['%s'] * len(claimed))})",
+            f" started_at = COALESCE(started_at, %s) WHERE id IN ({_placeholders(claimed)})",
             [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed],
         )
-        first_steps = []
-        for run in runs:
-            run.first_claim = run.started_at is None
-            run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
-            run.started_at = run.started_at or now
-            run.next_step_run = None
-            step = step_at(run.program, run.cursor) if run.first_claim else None
-            if step is not None:
-                first_steps.append(StepRun(run=run, **_new_step_run(run, step, run.cursor)))
+        first_steps = [step for step in (_lease(run, owner, now, lease) for run in runs) if step is not None]
         for step_run in StepRun.objects.bulk_create(first_steps):
             step_run.run.next_step_run = step_run
     return runs
@@ -285,10 +284,10 @@ def _hand_back(runs: list[Run], owner: str) -> None:
     """Give claimed runs that never started back to the table, as they were before the claim."""
     if not runs:
         return
-    ids = ", ".join(["%s"] * len(runs))
     with transaction.atomic():
         _sql(
-            f"UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL WHERE id IN ({ids})"
+            "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
+            f" WHERE id IN ({_placeholders(runs)})"
             " AND lease_owner = %s AND status = %s",
             [Run.Status.PENDING, *[run.pk for run in runs], owner, Run.Status.RUNNING],
         )
@@ -297,7 +296,7 @@ def _hand_back(runs: list[Run], owner: str) -> None:
             # The claim made their first step's record and start time: as if never claimed, so the
             # next claim counts the first attempt as the first.
             _sql(
-                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({', '.join(['%s'] * len(fresh))})",
+                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({_placeholders(fresh)})",
                 fresh,
             )
             StepRun.objects.filter(run_id__in=fresh).delete()
@@ -670,7 +669,7 @@ _READY = (
 _DUE = "SELECT id FROM actions_run WHERE status = 'waiting' AND wake_at <= %s ORDER BY wake_at LIMIT 16"
 
 
-def _take(select, *, deadline: float, limit: int, before_each=None) -> tuple[int, list[int] | None]:
+def _take(select, *, deadline: float, limit: int) -> tuple[int, list[int] | None]:
     """Execute the runs `select()` finds, sixteen at a time in a random order (so workers taking at
     once mostly take different ones), until it finds none (returns an empty list), the deadline or
     the limit comes (returns the ids not yet taken), or three rounds in a row lose every run to other
@@ -685,8 +684,6 @@ def _take(select, *, deadline: float, limit: int, before_each=None) -> tuple[int
         for index, run_id in enumerate(ready):
             if done + took >= limit or time.monotonic() >= deadline:
                 return done + took, ready[index:]
-            if before_each is not None:
-                took += before_each()
             took += run_execute(run_id, reload=False) is not None
         done += took
         misses = 0 if took else misses + 1
