@@ -28,7 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Benchmarks and fault drills (a few minutes on two cores): SQLite + ORM broker, then PostgreSQL +
+# Benchmarks and fault drills (about 15 minutes on two cores): SQLite + ORM broker, then PostgreSQL +
 # Redis when reachable (BENCH_DATABASE_URL / BENCH_REDIS_URL). Figures, not tests: see bench/README.md.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
