@@ -1,4 +1,6 @@
-"""Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature)."""
+"""Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature).
+
+Receivers verify with any Standard Webhooks library; the tests use the reference one (standardwebhooks)."""
 
 import base64
 import hashlib
@@ -23,15 +25,3 @@ def sign(*, secret: str, message_id: str, body: bytes, timestamp: int | None = N
         "webhook-timestamp": str(timestamp),
         "webhook-signature": "v1," + base64.b64encode(digest).decode(),
     }
-
-
-def verify(*, secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """What a receiver does; used by the tests and the demo receiver."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    expected = sign(
-        secret=secret,
-        message_id=lowered.get("webhook-id", ""),
-        body=body,
-        timestamp=int(lowered.get("webhook-timestamp", "0") or 0),
-    )["webhook-signature"]
-    return any(hmac.compare_digest(expected, candidate) for candidate in lowered.get("webhook-signature", "").split())

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from actions.engine import run_execute
 from actions.models import Run
-from actions.steps.signing import verify
 from tests.receivers import Receiver, Reply, hang
+from tests.signatures import assert_signed
 from tests.workflows.conftest import run_to_end, run_workflow, start_workflow, step_error
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_default_payload_is_signed_and_carries_the_record(crm, receiver):
     assert request.headers["Authorization"] == "Bearer hook-secret"
     step = run.step_runs.get()
     assert request.headers["Idempotency-Key"] == request.headers["webhook-id"] == step.idempotency_key
-    assert verify(secret=crm.leads.signing_secret, headers=dict(request.headers), body=request.body)
+    assert_signed(request, secret=crm.leads.signing_secret)
     assert "hook-secret" not in json.dumps([step.request, step.response])
     assert step.output == {"status_code": 200, "attempts": 1}
     # The secret is stored encrypted and shown masked.
