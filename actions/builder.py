@@ -2,7 +2,7 @@
 through the action services (so it validates exactly as the API does) as one version of the design.
 
 Stages are different: they hold tasks, so stage changes made in the builder write straight through
-the schema services (flows.schema) and say so in the page. A stage rename also renames the
+the schema services (tasks.schema) and say so in the page. A stage rename also renames the
 references to it in the actions' steps, saved and drafted alike.
 
 The draft (BuilderDraft.data) is plain JSON:
@@ -343,7 +343,7 @@ def _map_errors(data: dict, ref: str, errors: dict[str, list[str]]) -> dict:
     return out
 
 
-# --- stages (written straight through flows.schema) --------------------------------------------
+# --- stages (written straight through tasks.schema) --------------------------------------------
 
 
 def _names_stage(steps: list[dict], name: str) -> bool:
@@ -379,7 +379,7 @@ def _stage_users(flow: Flow, stage: Stage, data: dict) -> list[str]:
 
 
 def stage_add(*, flow: Flow, actor: User, name: str) -> Stage:
-    from flows.schema import stage_create
+    from tasks.schema import stage_create
 
     return stage_create(actor=actor, flow=flow, data={"name": name})
 
@@ -387,7 +387,7 @@ def stage_add(*, flow: Flow, actor: User, name: str) -> Stage:
 def stage_rename(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, name: str) -> Stage:
     """Rename a stage and every step that names it: saved actions get a new version, the draft
     (and what it counts as saved) follows, so the rename alone never looks like an unsaved change."""
-    from flows.schema import stage_update
+    from tasks.schema import stage_update
 
     old = stage.name
     with transaction.atomic():
@@ -417,7 +417,7 @@ def stage_rename(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, 
 
 
 def stage_move(*, flow: Flow, actor: User, stage: Stage, direction: str) -> Stage:
-    from flows.schema import stage_list, stage_update
+    from tasks.schema import stage_list, stage_update
 
     stages = stage_list(flow=flow)
     index = next(i for i, s in enumerate(stages) if s.pk == stage.pk)
@@ -430,7 +430,7 @@ def stage_move(*, flow: Flow, actor: User, stage: Stage, direction: str) -> Stag
 def stage_remove(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, move_to: str | None) -> int:
     """Delete a stage (its tasks go to `move_to`). Refused while an action starts from it or moves
     tasks to it: an action without its stage would silently become available everywhere."""
-    from flows.schema import stage_delete
+    from tasks.schema import stage_delete
 
     require_editor(flow=flow, user=actor)
     users = _stage_users(flow, stage, draft.data)
@@ -681,7 +681,7 @@ def step_public_config(step_type_name: str, config: dict) -> dict:
 
 def form_context(*, flow: Flow) -> dict:
     """What every step form may offer: stages, members, fields."""
-    from flows.schema import field_list, stage_list
+    from tasks.schema import field_list, stage_list
 
     members = [m.user for m in flow.memberships.filter(disabled=False).select_related("user").order_by("user__email")]
     return {"stages": stage_list(flow=flow), "members": members, "fields": field_list(flow=flow)}
@@ -734,7 +734,7 @@ def task_label(task, fields) -> str:
 
 def _schema_sample(flow: Flow, action: dict | None, actor: User) -> dict:
     """A task built from the schema, for flows without tasks yet."""
-    from flows.schema import field_list, stage_list
+    from tasks.schema import field_list, stage_list
 
     stages = stage_list(flow=flow)
     stage = next((s for s in stages if action and s.pk in action["from_stages"]), stages[0] if stages else None)
@@ -770,8 +770,8 @@ def send_test_request(*, flow: Flow, actor: User, action: dict, config: dict, ta
     the same signed client and outbound boundary, and tell what its answer's "task" would change."""
     from actions.steps import http
     from actions.steps.api_call import user_payload
-    from flows.schema import field_list
     from tasks.models import Task
+    from tasks.schema import field_list
     from tasks.services import task_to_json, task_validate
     from tasks.values import TaskValidationError, field_to_json
 

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from actions import builder, versions
 from actions.steps.base import StepConfigError, get_step_type
-from flows.schema import stage_get, stage_list
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
+from tasks.schema import stage_get, stage_list
 
 PAGE = "actions/builder.html"
 
@@ -220,7 +220,7 @@ def _modal_context(flow, draft, key: str, step_key: str | None, type_name: str) 
         "template": form.template,
     }
     if type_name == "api_call":
-        from flows.schema import field_list
+        from tasks.schema import field_list
 
         fields = field_list(flow=flow)
         modal["samples"] = [

@@ -1,7 +1,6 @@
 from django.urls import path
 
-from flows import schema_views
-from tasks import views
+from tasks import schema_views, views
 
 FLOW = "flows/<slug:org>/<slug:flow>"
 TASK = f"{FLOW}/tasks/<int:task_id>"

@@ -27,11 +27,11 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from actions.selectors import action_list
 from flows.models import Field, Flow, Stage, User
-from flows.schema import field_list, stage_list
 from flows.selectors import flow_member_get, flow_members
 from tasks import selectors, services
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
 from tasks.models import Notification, Task, TaskEvent
+from tasks.schema import field_list, stage_list
 from tasks.values import T, TaskValidationError, field_to_json
 
 PAGE_SIZE = 50

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             flow = organization.flows.filter(parameterized_name="sales-pipeline").first()
             if flow is None:
                 flow = flow_create(user=user, organization=organization, name="Sales Pipeline")
-            from flowsite.demo import demo_populate
+            from workflows.demo import demo_populate
 
             demo_populate(flow=flow, user=user)
         self.stdout.write(
