@@ -32,11 +32,12 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404
 
+from actions.design import DesignError, DesignItem, design_write
 from actions.models import Action, BuilderDraft
 from actions.selectors import action_list
 from actions.steps.base import StepConfigError, StepFailed, get_step_type, step_types
 from actions.steps.http import METHODS, SECRET_MASK
-from actions.versions import DesignError, DesignItem, design_write, flow_design_version
+from actions.versions import flow_design_version
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
 from flowsite.api import Forbidden, ServiceError

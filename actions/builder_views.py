@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from actions import builder, versions
+from actions import builder, design, versions
 from actions.steps.base import StepConfigError, get_step_type
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
@@ -496,8 +496,8 @@ def builder_versions(request, flow):
 @builder_view
 def builder_version_restore(request, flow, number):
     try:
-        version = versions.flow_version_restore(flow=flow, actor=request.user, number=number)
-    except versions.DesignError as exc:
+        version = design.flow_version_restore(flow=flow, actor=request.user, number=number)
+    except design.DesignError as exc:
         reasons = "; ".join(f"{key}: {', '.join(map(str, why))}" for key, why in exc.errors.items())
         messages.error(request, f"Version {number} cannot be restored: {reasons}")
     else:

@@ -424,6 +424,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         depth=run.depth + 1 if run.kind == Run.Kind.WORKFLOW else run.depth,
         trigger=run.context,
         fields=cache.get("fields"),
+        run_create=run_create,
     )
     try:
         step_type = get_step_type(step_type_name)

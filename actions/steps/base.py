@@ -60,6 +60,9 @@ class StepContext:
     trigger: dict[str, Any] = field(default_factory=dict)
     # The flow's fields, shared by a run's consecutive steps (steps never change the schema).
     fields: list | None = field(default=None, repr=False)
+    # The engine's run_create, handed in so a step can start a run of its own (a scheduled stage
+    # change) without the step modules importing the engine, which imports them.
+    run_create: Callable[..., Run] | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:

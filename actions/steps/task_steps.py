@@ -186,14 +186,12 @@ class ScheduleStageChange(StepType):
         return {"stage": _clean_stage(config, flow), "days": days}
 
     def execute(self, ctx, config):
-        from actions.engine import run_create
-
         due = timezone.now() + timedelta(days=config["days"])
         program = [{"id": f"scheduled-{ctx.path}", "type": "move_to_stage", "config": {"stage": config["stage"]}}]
 
         def apply():
             # A run of its own, parked until the date: it survives restarts like every run.
-            run_create(
+            ctx.run_create(
                 kind=ctx.run.kind,
                 flow=ctx.flow,
                 task=_fresh_task(ctx),
