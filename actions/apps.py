@@ -10,3 +10,5 @@ class ActionsConfig(AppConfig):
         from actions.jobs import start_sweeper
 
         post_spawn.connect(start_sweeper, dispatch_uid="flowsite-sweeper")
+        # The action step types register themselves on import (here: apps.py loads before the models).
+        import actions.steps  # noqa: F401

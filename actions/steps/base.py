@@ -137,8 +137,7 @@ def register(cls: type[StepType]) -> type[StepType]:
 
 
 def get_step_type(type_name: str) -> StepType:
-    from actions import steps  # noqa: F401  (imports every step module, filling the registry)
-
+    # The registry is filled when the apps are ready (actions.apps, workflows.apps).
     try:
         return REGISTRY[type_name]()
     except KeyError:
@@ -146,8 +145,6 @@ def get_step_type(type_name: str) -> StepType:
 
 
 def step_types(context: str | None = None) -> list[StepType]:
-    from actions import steps  # noqa: F401
-
     return [cls() for cls in REGISTRY.values() if context is None or context in cls.contexts]
 
 
