@@ -86,16 +86,6 @@ def flow_new(request, org):
 
 
 @login_required
-def flow_board(request, org, flow):
-    found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)
-    if not found.joined and not selectors.organization_is_admin(user=request.user, organization=found.organization):
-        return render(request, "flows/flow_join_prompt.html", {"flow": found})
-    from tasks.views import board
-
-    return board(request, found)
-
-
-@login_required
 @require_http_methods(["GET", "POST"])
 def flow_settings(request, org, flow):
     found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)

@@ -7,6 +7,7 @@ TASK = f"{FLOW}/tasks/<int:task_id>"
 
 urlpatterns = [
     path("notifications", views.notifications, name="notifications"),
+    path(FLOW, views.flow_board, name="flow_board"),
     path(f"{FLOW}/schema", schema_views.schema_page, name="flow_schema"),
     path(f"{FLOW}/tasks/new", views.task_new, name="task_new"),
     path(TASK, views.task_detail, name="task_detail"),
