@@ -21,7 +21,8 @@ from actions import builder, design, versions
 from actions.steps.base import StepConfigError, get_step_type
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
-from tasks.schema import stage_get, stage_list
+from tasks.models import Task
+from tasks.schema import field_list, stage_get, stage_list
 
 PAGE = "actions/builder.html"
 
@@ -48,8 +49,6 @@ def _url(name: str, flow, *args) -> str:
 
 
 def _context(request, flow, draft, **extra) -> dict:
-    from tasks.models import Task
-
     data = draft.data
     stages = stage_list(flow=flow)
     selected = next((a for a in data["actions"] if a["key"] == data.get("selected")), None)
@@ -220,8 +219,6 @@ def _modal_context(flow, draft, key: str, step_key: str | None, type_name: str) 
         "template": form.template,
     }
     if type_name == "api_call":
-        from tasks.schema import field_list
-
         fields = field_list(flow=flow)
         modal["samples"] = [
             (t.pk, builder.task_label(t, fields)) for t in builder.sample_tasks(flow=flow, action=action)

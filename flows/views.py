@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from flows import selectors, services
 from flows.forms import FlowSettingsForm, NameForm, SignupForm
+from flows.serializers import flow_json
 from flowsite.api import Forbidden, ServiceError
 
 
@@ -137,7 +138,6 @@ def flow_settings(request, org, flow):
     candidates = [
         m.user for m in selectors.organization_members(organization=found.organization) if m.user_id not in member_ids
     ]
-    from flows.serializers import flow_json
 
     context = {
         "flow": found,

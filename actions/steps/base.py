@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tasks.services import flow_fields, task_to_json
+
 if TYPE_CHECKING:
     from actions.models import Run
     from flows.models import Flow, User
@@ -70,15 +72,11 @@ class StepContext:
 
     def flow_fields(self) -> list:
         if self.fields is None:
-            from tasks.services import flow_fields
-
             self.fields = flow_fields(flow=self.flow)
         return self.fields
 
     def task_json(self) -> dict:
         """The task as the Task API shows it now (the engine reads the task fresh for every step)."""
-        from tasks.services import task_to_json
-
         same_flow = self.task.flow_id == self.flow.pk
         return task_to_json(task=self.task, fields=self.flow_fields() if same_flow else None)
 
