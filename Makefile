@@ -17,6 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python bin/check_browser.py
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 

@@ -9,6 +9,7 @@ from actions.serializers import action_json, run_json
 from flows.models import User
 from flows.selectors import flow_member_get
 from flowsite.api import ApiView, require_object
+from tasks.selectors import task_get_by_key
 
 
 class ActionListApi(ApiView):
@@ -43,8 +44,6 @@ class TaskActionsApi(ApiView):
     """GET /tasks/:key/actions: the actions available to the task now."""
 
     def get(self, request, org, flow, key):
-        from tasks.selectors import task_get_by_key
-
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
         task = task_get_by_key(flow=found, key=key)
         return Response([{"id": a.pk, "name": a.name} for a in selectors.actions_available(flow=found, task=task)])
@@ -56,8 +55,6 @@ def _fail(errors: list[str], code: int = 422) -> Response:
 
 class ExecutionListApi(ApiView):
     def post(self, request, org, flow):
-        from tasks.selectors import task_get_by_key
-
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
         data = require_object(request.data)
         errors = [f"{name} is required" for name in ("task_id", "action_id") if data.get(name) in (None, "")]

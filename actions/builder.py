@@ -2,7 +2,7 @@
 through the action services (so it validates exactly as the API does) as one version of the design.
 
 Stages are different: they hold tasks, so stage changes made in the builder write straight through
-the schema services (flows.schema) and say so in the page. A stage rename also renames the
+the schema services (tasks.schema) and say so in the page. A stage rename also renames the
 references to it in the actions' steps, saved and drafted alike.
 
 The draft (BuilderDraft.data) is plain JSON:
@@ -32,14 +32,21 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404
 
+from actions.design import DesignError, DesignItem, design_write
 from actions.models import Action, BuilderDraft
 from actions.selectors import action_list
+from actions.steps import http
+from actions.steps.api_call import user_payload
 from actions.steps.base import StepConfigError, StepFailed, get_step_type, step_types
 from actions.steps.http import METHODS, SECRET_MASK
-from actions.versions import DesignError, DesignItem, design_write, flow_design_version
+from actions.versions import flow_design_version
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
 from flowsite.api import Forbidden, ServiceError
+from tasks.models import Task
+from tasks.schema import field_list, stage_create, stage_delete, stage_list, stage_update
+from tasks.services import task_to_json, task_validate
+from tasks.values import TaskValidationError, field_to_json
 
 DEFAULT_COLOR = "#2563eb"
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -343,7 +350,7 @@ def _map_errors(data: dict, ref: str, errors: dict[str, list[str]]) -> dict:
     return out
 
 
-# --- stages (written straight through flows.schema) --------------------------------------------
+# --- stages (written straight through tasks.schema) --------------------------------------------
 
 
 def _names_stage(steps: list[dict], name: str) -> bool:
@@ -379,16 +386,12 @@ def _stage_users(flow: Flow, stage: Stage, data: dict) -> list[str]:
 
 
 def stage_add(*, flow: Flow, actor: User, name: str) -> Stage:
-    from flows.schema import stage_create
-
     return stage_create(actor=actor, flow=flow, data={"name": name})
 
 
 def stage_rename(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, name: str) -> Stage:
     """Rename a stage and every step that names it: saved actions get a new version, the draft
     (and what it counts as saved) follows, so the rename alone never looks like an unsaved change."""
-    from flows.schema import stage_update
-
     old = stage.name
     with transaction.atomic():
         stage = stage_update(actor=actor, flow=flow, stage=stage, data={"name": name})
@@ -417,8 +420,6 @@ def stage_rename(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, 
 
 
 def stage_move(*, flow: Flow, actor: User, stage: Stage, direction: str) -> Stage:
-    from flows.schema import stage_list, stage_update
-
     stages = stage_list(flow=flow)
     index = next(i for i, s in enumerate(stages) if s.pk == stage.pk)
     target = index - 1 if direction == "left" else index + 1
@@ -430,8 +431,6 @@ def stage_move(*, flow: Flow, actor: User, stage: Stage, direction: str) -> Stag
 def stage_remove(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, move_to: str | None) -> int:
     """Delete a stage (its tasks go to `move_to`). Refused while an action starts from it or moves
     tasks to it: an action without its stage would silently become available everywhere."""
-    from flows.schema import stage_delete
-
     require_editor(flow=flow, user=actor)
     users = _stage_users(flow, stage, draft.data)
     if users:
@@ -681,8 +680,6 @@ def step_public_config(step_type_name: str, config: dict) -> dict:
 
 def form_context(*, flow: Flow) -> dict:
     """What every step form may offer: stages, members, fields."""
-    from flows.schema import field_list, stage_list
-
     members = [m.user for m in flow.memberships.filter(disabled=False).select_related("user").order_by("user__email")]
     return {"stages": stage_list(flow=flow), "members": members, "fields": field_list(flow=flow)}
 
@@ -709,8 +706,6 @@ class TrialOutcome:
 
 def sample_tasks(*, flow: Flow, action: dict | None, limit: int = 20) -> list:
     """Real tasks to try an API Call with, those the action is available from first."""
-    from tasks.models import Task
-
     tasks = Task.objects.filter(flow=flow).select_related("stage", "assignee").order_by("-id")
     if action and action["from_stages"]:
         preferred = list(tasks.filter(stage_id__in=action["from_stages"])[:limit])
@@ -720,8 +715,6 @@ def sample_tasks(*, flow: Flow, action: dict | None, limit: int = 20) -> list:
 
 
 def task_label(task, fields) -> str:
-    from tasks.values import field_to_json
-
     values = []
     for f in fields:
         value = field_to_json(f, (task.data or {}).get(str(f.pk)))
@@ -734,8 +727,6 @@ def task_label(task, fields) -> str:
 
 def _schema_sample(flow: Flow, action: dict | None, actor: User) -> dict:
     """A task built from the schema, for flows without tasks yet."""
-    from flows.schema import field_list, stage_list
-
     stages = stage_list(flow=flow)
     stage = next((s for s in stages if action and s.pk in action["from_stages"]), stages[0] if stages else None)
     samples = {
@@ -768,13 +759,6 @@ def _schema_sample(flow: Flow, action: dict | None, actor: User) -> dict:
 def send_test_request(*, flow: Flow, actor: User, action: dict, config: dict, task_id: str | None) -> TrialOutcome:
     """Send the API Call as it would go out when the action is performed on a sample task, through
     the same signed client and outbound boundary, and tell what its answer's "task" would change."""
-    from actions.steps import http
-    from actions.steps.api_call import user_payload
-    from flows.schema import field_list
-    from tasks.models import Task
-    from tasks.services import task_to_json, task_validate
-    from tasks.values import TaskValidationError, field_to_json
-
     require_editor(flow=flow, user=actor)
     fields = field_list(flow=flow)
     task = None

@@ -17,11 +17,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from actions import builder, versions
+from actions import builder, design, versions
 from actions.steps.base import StepConfigError, get_step_type
-from flows.schema import stage_get, stage_list
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
+from tasks.models import Task
+from tasks.schema import field_list, stage_get, stage_list
 
 PAGE = "actions/builder.html"
 
@@ -48,8 +49,6 @@ def _url(name: str, flow, *args) -> str:
 
 
 def _context(request, flow, draft, **extra) -> dict:
-    from tasks.models import Task
-
     data = draft.data
     stages = stage_list(flow=flow)
     selected = next((a for a in data["actions"] if a["key"] == data.get("selected")), None)
@@ -220,8 +219,6 @@ def _modal_context(flow, draft, key: str, step_key: str | None, type_name: str) 
         "template": form.template,
     }
     if type_name == "api_call":
-        from flows.schema import field_list
-
         fields = field_list(flow=flow)
         modal["samples"] = [
             (t.pk, builder.task_label(t, fields)) for t in builder.sample_tasks(flow=flow, action=action)
@@ -496,8 +493,8 @@ def builder_versions(request, flow):
 @builder_view
 def builder_version_restore(request, flow, number):
     try:
-        version = versions.flow_version_restore(flow=flow, actor=request.user, number=number)
-    except versions.DesignError as exc:
+        version = design.flow_version_restore(flow=flow, actor=request.user, number=number)
+    except design.DesignError as exc:
         reasons = "; ".join(f"{key}: {', '.join(map(str, why))}" for key, why in exc.errors.items())
         messages.error(request, f"Version {number} cannot be restored: {reasons}")
     else:

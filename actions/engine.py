@@ -24,10 +24,18 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
 
 from actions.models import Run, StepRun
-from actions.steps.base import StepContext, StepFailed, StepResult, StepRetry, get_step_type
+from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepRetry, get_step_type
+from flows.models import Flow
+from flows.selectors import flow_read_now
+from flowsite.api import ServiceError
+from tasks.models import Notification
+from tasks.selectors import task_with_relations
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +51,6 @@ def lease_seconds() -> float:
 
 def run_enqueue(run_id: int) -> None:
     """Ring the doorbell. Called after commit; losing it is harmless (the sweeper rings again)."""
-    from django_q.tasks import async_task
-
     try:
         async_task("actions.jobs.run_wake", run_id, task_name=f"run-{run_id}", save=False, broker=_queue())
     except Exception:  # the broker may be down; the run is safe in the database
@@ -360,8 +366,6 @@ def _run_claimed(run: Run, owner: str) -> None:
 
 
 def _load_task(run: Run):
-    from tasks.selectors import task_with_relations
-
     if not run.task_id:
         return None
     # The flow and its organization come along: steps read both, and a step may change the task,
@@ -370,9 +374,6 @@ def _load_task(run: Run):
 
 
 def _load_flow(run: Run, task, cache: dict):
-    from flows.models import Flow
-    from flows.selectors import flow_read_now
-
     if task is not None and task.flow_id == run.flow_id:
         cache["flow"] = task.flow
     elif "flow" not in cache:
@@ -424,6 +425,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         depth=run.depth + 1 if run.kind == Run.Kind.WORKFLOW else run.depth,
         trigger=run.context,
         fields=cache.get("fields"),
+        run_create=run_create,
     )
     try:
         step_type = get_step_type(step_type_name)
@@ -465,8 +467,6 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         _fail(run, owner, step_run, step, exc.message, request=exc.request, response=exc.response, started=started)
         return "fail"
     except Exception as exc:  # a bug must fail the run with a reason, never leave it hanging
-        from actions.steps.base import StepConfigError
-
         if isinstance(exc, StepConfigError):
             message = f"invalid configuration: {exc.field} {exc.message}"
         else:
@@ -619,14 +619,10 @@ def _step_label(step: dict) -> str:
 
 
 def _notify_failure(run: Run, error: str) -> None:
-    from tasks.models import Notification
-
     if run.performed_by_id is None:
         return
     url = ""
     if run.task_id:
-        from django.urls import reverse
-
         url = reverse(
             "task_detail", args=[run.flow.organization.parameterized_name, run.flow.parameterized_name, run.task_id]
         )
@@ -817,8 +813,6 @@ def _queue():
     a new Redis broker is a new connection and handshake: several milliseconds a doorbell."""
     global _broker
     if _broker is None:
-        from django_q.brokers import get_broker
-
         _broker = get_broker()
     return _broker
 
@@ -835,8 +829,6 @@ def run_retry(*, run: Run, actor=None) -> Run:
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.status != Run.Status.FAIL:
-            from flowsite.api import ServiceError
-
             raise ServiceError({"status": ["Only failed runs can be retried."]})
         # The failed step's record stays; its next attempt counts on from there.
         locked.status = Run.Status.PENDING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import transaction
@@ -59,8 +60,6 @@ def _clean_steps(flow: Flow, steps: Any, old_steps: dict[str, dict]) -> list[dic
 
 def action_validate(*, flow: Flow, data: Any, action: Action | None = None) -> dict:
     """Validate an action's whole design; 400 naming the field (and step) that is wrong."""
-    import re
-
     if not isinstance(data, dict):
         raise ServiceError({"body": ["Expected a JSON object."]})
     unknown = set(data) - {"id", "name", "color", "from_stages", "steps", "navigate"}

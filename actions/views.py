@@ -10,6 +10,7 @@ from actions import selectors, services
 from actions.models import Action, Run
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden
+from tasks.selectors import task_get
 
 
 def _board_url(flow) -> str:
@@ -19,8 +20,6 @@ def _board_url(flow) -> str:
 @login_required
 @require_POST
 def action_perform(request, org, flow, task_id, action_id):
-    from tasks.selectors import task_get
-
     found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
     task = task_get(flow=found, task_id=task_id)
     action = selectors.action_get(flow=found, action_id=action_id)

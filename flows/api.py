@@ -4,6 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from flows import selectors, services
+from flows.extensions import unread_mentions_by_flow
 from flows.serializers import (
     flow_json,
     flow_member_json,
@@ -19,8 +20,6 @@ def _users_param(request) -> bool:
 
 
 def _unread_mentions(user, flow_ids) -> dict[str, int]:
-    from tasks.selectors import unread_mentions_by_flow
-
     return unread_mentions_by_flow(user=user, flow_ids=flow_ids)
 
 

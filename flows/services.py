@@ -2,7 +2,10 @@
 
 from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -16,7 +19,7 @@ from flows.models import (
     new_schema_version,
     new_signing_secret,
 )
-from flows.selectors import organization_is_admin
+from flows.selectors import flow_can_edit, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
 
 NAME_MAX = 100
@@ -66,8 +69,6 @@ def user_update(*, actor: User, user: User, data: dict) -> User:
             errors["nick"] = ["Must be a string of at most 100 characters."]
     if "email" in data:
         email = data["email"]
-        from django.core.exceptions import ValidationError
-        from django.core.validators import validate_email
 
         try:
             if not isinstance(email, str):
@@ -155,8 +156,6 @@ def organization_remove_user(*, actor: User, organization: Organization, user_id
             .first()
         )
         if membership is None:
-            from django.http import Http404
-
             raise Http404
         if membership.admin and not organization.memberships.filter(admin=True).exclude(pk=membership.pk).exists():
             raise ServiceError({"id": ["An organization needs at least one admin."]})
@@ -303,8 +302,6 @@ def flow_update_user(*, actor: User, flow: Flow, user_id, data: dict) -> FlowMem
         raise ServiceError(errors)
     membership = FlowMembership.objects.filter(flow=flow, user_id=user_id).select_related("user").first()
     if membership is None:
-        from django.http import Http404
-
         raise Http404
     for key in ("disabled", "can_edit"):
         if key in data:
@@ -314,8 +311,6 @@ def flow_update_user(*, actor: User, flow: Flow, user_id, data: dict) -> FlowMem
 
 
 def flow_rotate_signing_secret(*, actor: User, flow: Flow) -> Flow:
-    from flows.selectors import flow_can_edit
-
     if not flow_can_edit(flow=flow, user=actor):
         raise Forbidden("Only people who may edit the flow can rotate its signing secret.")
     flow.signing_secret = new_signing_secret()

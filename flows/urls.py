@@ -12,6 +12,5 @@ urlpatterns = [
     path("organizations/new", views.organization_new, name="organization_new"),
     path("invitations/<str:token>", views.flow_join, name="flow_join"),
     path("flows/<slug:org>/new", views.flow_new, name="flow_new"),
-    path("flows/<slug:org>/<slug:flow>", views.flow_board, name="flow_board"),
     path("flows/<slug:org>/<slug:flow>/settings", views.flow_settings, name="flow_settings"),
 ]

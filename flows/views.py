@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from flows import selectors, services
 from flows.forms import FlowSettingsForm, NameForm, SignupForm
+from flows.serializers import flow_json
 from flowsite.api import Forbidden, ServiceError
 
 
@@ -86,16 +87,6 @@ def flow_new(request, org):
 
 
 @login_required
-def flow_board(request, org, flow):
-    found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)
-    if not found.joined and not selectors.organization_is_admin(user=request.user, organization=found.organization):
-        return render(request, "flows/flow_join_prompt.html", {"flow": found})
-    from tasks.views import board
-
-    return board(request, found)
-
-
-@login_required
 @require_http_methods(["GET", "POST"])
 def flow_settings(request, org, flow):
     found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)
@@ -147,7 +138,6 @@ def flow_settings(request, org, flow):
     candidates = [
         m.user for m in selectors.organization_members(organization=found.organization) if m.user_id not in member_ids
     ]
-    from flows.serializers import flow_json
 
     context = {
         "flow": found,

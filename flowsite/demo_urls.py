@@ -1,4 +1,5 @@
 import json
+from datetime import date, timedelta
 
 from django.http import JsonResponse
 from django.urls import path
@@ -21,8 +22,6 @@ def echo(request):
     close = task.get("Expected Close Date")
     answer = {"Notes": f'The demo receiver handled "{payload.get("action")}" for {task.get("Company Name")}.'}
     if isinstance(close, str) and len(close) == 10:
-        from datetime import date, timedelta
-
         try:
             answer["Expected Close Date"] = (date.fromisoformat(close) + timedelta(days=31)).isoformat()
         except ValueError:

@@ -15,10 +15,11 @@ api_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include((api_patterns, "api"))),
+    # flows first: its "flows/<org>/new" must win over the board at "flows/<org>/<flow>" (tasks).
+    path("", include("flows.urls")),
     path("", include("tasks.urls")),
     path("", include("actions.urls")),
     path("", include("workflows.urls")),
-    path("", include("flows.urls")),
 ]
 
 if settings.DEMO_MODE:

@@ -9,10 +9,9 @@ from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
-from flows import schema
 from flows.selectors import flow_member_get
 from flowsite.api import ApiView, require_object
-from tasks import selectors, services
+from tasks import schema, selectors, services
 from tasks.values import TaskValidationError
 
 DEFAULT_LIMIT = 100

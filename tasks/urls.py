@@ -1,13 +1,13 @@
 from django.urls import path
 
-from flows import schema_views
-from tasks import views
+from tasks import schema_views, views
 
 FLOW = "flows/<slug:org>/<slug:flow>"
 TASK = f"{FLOW}/tasks/<int:task_id>"
 
 urlpatterns = [
     path("notifications", views.notifications, name="notifications"),
+    path(FLOW, views.flow_board, name="flow_board"),
     path(f"{FLOW}/schema", schema_views.schema_page, name="flow_schema"),
     path(f"{FLOW}/tasks/new", views.task_new, name="task_new"),
     path(TASK, views.task_detail, name="task_detail"),

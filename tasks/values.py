@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from flows.models import Field, Flow, FlowMembership
+from flowsite.outbound import OutboundError, send
 
 T = Field.Type
 
@@ -203,9 +204,6 @@ def _fetch_remote(url: Any) -> tuple[bytes, str]:
         _url_validator(url)
     except ValidationError:
         raise ValueError("remoteUrl must be an http(s) URL")
-    # Imported here: the outbound boundary is optional at import time and easy to replace in tests.
-    from flowsite.outbound import OutboundError, send
-
     try:
         response = send("GET", url, headers={}, body=None)
     except OutboundError as exc:

@@ -25,13 +25,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from actions.selectors import action_list
 from flows.models import Field, Flow, Stage, User
-from flows.schema import field_list, stage_list
-from flows.selectors import flow_member_get, flow_members
+from flows.selectors import flow_get, flow_member_get, flow_members, organization_is_admin
 from tasks import selectors, services
+from tasks.extensions import action_list, buttons_context
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
 from tasks.models import Notification, Task, TaskEvent
+from tasks.schema import field_list, stage_list
 from tasks.values import T, TaskValidationError, field_to_json
 
 PAGE_SIZE = 50
@@ -217,9 +217,17 @@ def _create_form(flow: Flow, board: Board, data=None, files=None, initial=None) 
     )
 
 
+@login_required
+def flow_board(request, org, flow):
+    found = flow_get(user=request.user, org_slug=org, flow_slug=flow)
+    if not found.joined and not organization_is_admin(user=request.user, organization=found.organization):
+        return render(request, "flows/flow_join_prompt.html", {"flow": found})
+    return board(request, found)
+
+
 def board(request, flow: Flow):
-    """The board: a column per stage, filters, the new-task form. Called by flows.views.flow_board after
-    its access checks."""
+    """The board: a column per stage, filters, the new-task form. Called by flow_board after its
+    access checks."""
     view = Board(request, flow)
     stage_id, page = _int(request.GET.get("stage")), max(_int(request.GET.get("page"), 1) or 1, 1)
     if request.htmx and not request.htmx.history_restore_request:
@@ -392,8 +400,6 @@ class TaskPage:
         return comments
 
     def buttons_context(self) -> dict:
-        from actions.views import buttons_context
-
         return buttons_context(flow=self.flow, task=self.task)
 
     def context(self, **extra) -> dict:

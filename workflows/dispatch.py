@@ -9,10 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from actions.engine import run_build, runs_create
 from actions.models import Run
 from tasks.models import Task, TaskEvent
+from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate
 from workflows.models import Workflow
 from workflows.triggers import trigger_types_for_change
@@ -103,8 +105,6 @@ def fire_many(items: list[tuple[Task, list[str], dict[str, Any], int]]) -> list[
     """`fire` for many (task, trigger types, context, depth) at once: a flow's active workflows and
     fields are read once for all its items and the runs are inserted together, so an import or a
     bulk change of thousands of tasks starts its runs in a few statements, in the items' order."""
-    from tasks.services import flow_fields, task_to_json
-
     by_flow: dict[str, list] = {}
     for item in items:
         by_flow.setdefault(item[0].flow_id, []).append(item)
@@ -163,8 +163,6 @@ def fire_many(items: list[tuple[Task, list[str], dict[str, Any], int]]) -> list[
 
 def _stopped_chain(*, workflow: Workflow, task: Task, context: dict, depth: int) -> Run:
     """A run that ends before it starts, saying why: it is recorded with the others."""
-    from django.utils import timezone
-
     logger.warning("workflow %s not started for task %s: chain depth %s", workflow.pk, task.pk, depth)
     run = run_build(
         kind=Run.Kind.WORKFLOW,

@@ -1,3 +1,5 @@
+import uuid
+
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
@@ -21,8 +23,6 @@ def workflow_list(*, user: User, module: str | None = None, organization: str | 
 
 
 def workflow_get(*, user: User, workflow_id) -> Workflow:
-    import uuid
-
     try:
         uuid.UUID(str(workflow_id))
     except ValueError:

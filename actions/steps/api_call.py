@@ -8,6 +8,9 @@ from typing import Any
 
 from actions.steps import http
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from tasks.models import Task
+from tasks.services import task_update
+from tasks.values import TaskValidationError
 
 
 def user_payload(user) -> dict[str, Any] | None:
@@ -69,10 +72,6 @@ class ApiCall(StepType):
 def merge_answer(ctx: StepContext, task_id: int, changes: dict) -> None:
     """Validate the answer's task exactly as the Task API would, then merge it, or fail the step
     and merge nothing."""
-    from tasks.models import Task
-    from tasks.services import task_update
-    from tasks.values import TaskValidationError
-
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
         raise StepFailed("the task no longer exists")

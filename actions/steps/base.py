@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tasks.services import flow_fields, task_to_json
+
 if TYPE_CHECKING:
     from actions.models import Run
     from flows.models import Flow, User
@@ -60,6 +62,9 @@ class StepContext:
     trigger: dict[str, Any] = field(default_factory=dict)
     # The flow's fields, shared by a run's consecutive steps (steps never change the schema).
     fields: list | None = field(default=None, repr=False)
+    # The engine's run_create, handed in so a step can start a run of its own (a scheduled stage
+    # change) without the step modules importing the engine, which imports them.
+    run_create: Callable[..., Run] | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
@@ -67,15 +72,11 @@ class StepContext:
 
     def flow_fields(self) -> list:
         if self.fields is None:
-            from tasks.services import flow_fields
-
             self.fields = flow_fields(flow=self.flow)
         return self.fields
 
     def task_json(self) -> dict:
         """The task as the Task API shows it now (the engine reads the task fresh for every step)."""
-        from tasks.services import task_to_json
-
         same_flow = self.task.flow_id == self.flow.pk
         return task_to_json(task=self.task, fields=self.flow_fields() if same_flow else None)
 
@@ -134,8 +135,7 @@ def register(cls: type[StepType]) -> type[StepType]:
 
 
 def get_step_type(type_name: str) -> StepType:
-    from actions import steps  # noqa: F401  (imports every step module, filling the registry)
-
+    # The registry is filled when the apps are ready (actions.apps, workflows.apps).
     try:
         return REGISTRY[type_name]()
     except KeyError:
@@ -143,8 +143,6 @@ def get_step_type(type_name: str) -> StepType:
 
 
 def step_types(context: str | None = None) -> list[StepType]:
-    from actions import steps  # noqa: F401
-
     return [cls() for cls in REGISTRY.values() if context is None or context in cls.contexts]
 
 

@@ -7,6 +7,8 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register, require_str
+from flowsite.interpolation import interpolate
+from tasks.services import task_to_json
 
 # People named by role rather than address, resolved when the step runs.
 ROLES = ("assignee", "performer")
@@ -15,8 +17,6 @@ ROLES = ("assignee", "performer")
 def render(template: str, task_json: dict) -> str:
     """`{{task.Field Name}}` (or `{{trigger.field_name}}`) inserts the task's value; nothing else
     is evaluated."""
-    from flowsite.interpolation import interpolate
-
     return interpolate(template, task_json)
 
 
@@ -73,8 +73,6 @@ class EmailNotification(StepType):
         }
 
     def execute(self, ctx, config):
-        from tasks.services import task_to_json
-
         task_json = task_to_json(task=ctx.task) if ctx.task is not None else {}
         to = resolve_recipients(config["recipients"], task=ctx.task, user=ctx.user)
         if not to:

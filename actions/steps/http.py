@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from actions.steps.base import StepConfigError, StepFailed
 from actions.steps.signing import sign
+from flowsite.outbound import OutboundError, is_sensitive_header, redact_headers, redact_text, send, validate_header
 from flowsite.secrets import SecretUnreadable, decrypt, encrypt, is_encrypted
 
 SECRET_MASK = "********"
@@ -17,8 +19,6 @@ MAX_HEADERS = 30
 
 
 def clean_url(config: dict, key: str = "url") -> str:
-    from urllib.parse import urlsplit
-
     url = config.get(key)
     if not isinstance(url, str) or not url.strip():
         raise StepConfigError(key, "is required")
@@ -43,8 +43,6 @@ def clean_method(config: dict, default: str = "POST") -> str:
 def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
     """Headers as [{"name", "value", "secret"}]; a dict {name: value} is accepted too.
     A value equal to the mask keeps the stored secret of the same name."""
-    from flowsite.outbound import is_sensitive_header, validate_header
-
     if value is None:
         return []
     if isinstance(value, dict):
@@ -108,8 +106,6 @@ def secret_values(headers: list[dict]) -> list[str]:
 
 
 def excerpt(text: str, secrets: list[str]) -> str:
-    from flowsite.outbound import redact_text
-
     text = redact_text(text, secrets)
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
 
@@ -126,8 +122,6 @@ def signed_send(
 ):
     """Send JSON through the outbound boundary, signed. Returns (response, request_record, secrets).
     Raises StepFailed for refusals and network errors, with a redacted request record."""
-    from flowsite.outbound import OutboundError, redact_headers, redact_text, send
-
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     try:
         secrets = secret_values(headers) + list(extra_secrets or [])
@@ -153,8 +147,6 @@ def signed_send(
 
 
 def response_record(response, secrets: list[str]) -> dict:
-    from flowsite.outbound import redact_headers
-
     return {
         "status_code": response.status_code,
         "headers": redact_headers(dict(response.headers)),

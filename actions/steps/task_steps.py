@@ -9,6 +9,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from flows.models import User
+from tasks.models import Task
+from tasks.services import task_delete, task_set_assignee, task_set_stage, task_update, task_validate
+from tasks.values import TaskValidationError
 
 
 def _stage_by_name(flow, name: str):
@@ -27,8 +31,6 @@ def _clean_stage(config: dict, flow) -> str:
 
 
 def _fresh_task(ctx: StepContext):
-    from tasks.models import Task
-
     task = Task.objects.filter(pk=ctx.task.pk).first()
     if task is None:
         raise StepFailed("the task no longer exists")
@@ -56,8 +58,6 @@ class MoveToStage(StepType):
         return {"stage": _clean_stage(config, flow)}
 
     def execute(self, ctx, config):
-        from tasks.services import task_set_stage
-
         def apply():
             stage = _stage_by_name(ctx.flow, config["stage"])
             if stage is None:
@@ -91,9 +91,6 @@ class AssignTo(StepType):
         return {"email": email.strip().lower()}
 
     def execute(self, ctx, config):
-        from flows.models import User
-        from tasks.services import task_set_assignee
-
         def apply():
             if config.get("performer"):
                 assignee = ctx.user
@@ -121,9 +118,6 @@ class UpdateData(StepType):
         if not isinstance(values, dict) or not values:
             raise StepConfigError("values", "must be an object of field names to values")
         if flow is not None:
-            from tasks.services import task_validate
-            from tasks.values import TaskValidationError
-
             try:
                 task_validate(flow=flow, data=dict(values), partial=True)
             except TaskValidationError as exc:
@@ -132,9 +126,6 @@ class UpdateData(StepType):
         return {"values": values}
 
     def execute(self, ctx, config):
-        from tasks.services import task_update
-        from tasks.values import TaskValidationError
-
         def apply():
             try:
                 with _task_still_there():
@@ -163,8 +154,6 @@ class DeleteTask(StepType):
         return {}
 
     def execute(self, ctx, config):
-        from tasks.services import task_delete
-
         def apply():
             with _task_still_there():
                 task_delete(task=ctx.task, actor=ctx.user, source=ctx.source, depth=ctx.depth)
@@ -186,14 +175,12 @@ class ScheduleStageChange(StepType):
         return {"stage": _clean_stage(config, flow), "days": days}
 
     def execute(self, ctx, config):
-        from actions.engine import run_create
-
         due = timezone.now() + timedelta(days=config["days"])
         program = [{"id": f"scheduled-{ctx.path}", "type": "move_to_stage", "config": {"stage": config["stage"]}}]
 
         def apply():
             # A run of its own, parked until the date: it survives restarts like every run.
-            run_create(
+            ctx.run_create(
                 kind=ctx.run.kind,
                 flow=ctx.flow,
                 task=_fresh_task(ctx),

@@ -6,7 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.validators import validate_email
+
 from actions.steps.base import StepConfigError, StepContext, StepFailed
+from flows.models import User
+from flowsite.interpolation import interpolate, interpolate_data, interpolate_url, unknown_references
+from tasks.selectors import task_with_relations
+from tasks.services import BUILTIN_NAMES, flow_fields
 
 WORKFLOW = ("workflow",)
 MAX_PEOPLE = 100
@@ -38,7 +44,6 @@ def clean_person(value: Any, key: str) -> str | int:
     value = value.strip()
     if value.isdigit():
         return value
-    from django.core.validators import validate_email
 
     try:
         validate_email(value)
@@ -79,8 +84,6 @@ def person_lookup(person: str | int, users):
 def flow_people(people: list, flow) -> list:
     """The referenced users who are active members of the flow now, in list order, without repeats.
     People who left the flow (or were blocked) are skipped."""
-    from flows.models import User
-
     members = User.objects.filter(
         is_active=True, flow_memberships__flow=flow, flow_memberships__disabled=False
     ).distinct()
@@ -96,8 +99,6 @@ def flow_people(people: list, flow) -> list:
 
 
 def fresh_task(ctx: StepContext):
-    from tasks.selectors import task_with_relations
-
     task = task_with_relations(task_id=ctx.task.pk)
     if task is None:
         raise StepFailed("the task no longer exists")
@@ -116,18 +117,12 @@ class Trigger:
         self.extra = {"id": self.task.pk}
 
     def text(self, template: str) -> str:
-        from flowsite.interpolation import interpolate
-
         return interpolate(template, self.json, extra=self.extra)
 
     def url(self, template: str) -> str:
-        from flowsite.interpolation import interpolate_url
-
         return interpolate_url(template, self.json, extra=self.extra)
 
     def data(self, data: Any) -> Any:
-        from flowsite.interpolation import interpolate_data
-
         return interpolate_data(data, self.json, extra=self.extra)
 
 
@@ -175,7 +170,6 @@ def check_field_names(values: dict, flow, key: str) -> None:
     """Field names must exist in the flow (built-ins included) when the flow is known."""
     if flow is None:
         return
-    from tasks.services import BUILTIN_NAMES, flow_fields
 
     known = {f.name.lower() for f in flow_fields(flow=flow)} | {n.lower() for n in BUILTIN_NAMES}
     for name in values:
@@ -187,8 +181,6 @@ def check_references(data: Any, flow, key: str) -> None:
     """`{{trigger.x}}` names that no field of the flow answers to are typos: refuse them on save."""
     if flow is None:
         return
-    from flowsite.interpolation import unknown_references
-    from tasks.services import flow_fields
 
     unknown = unknown_references(data, [f.name for f in flow_fields(flow=flow)])
     if unknown:

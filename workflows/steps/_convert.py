@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.db import transaction
+
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys
+from flows.models import Field
+from tasks.models import TaskLink
+from tasks.services import flow_fields, task_create
+from tasks.values import TaskValidationError, field_from_json, flow_member_emails, is_empty
+from workflows.modules import module_flow
 from workflows.steps._common import (
     WORKFLOW,
     Trigger,
@@ -23,10 +30,6 @@ NOT_COPIED = {"stage", "task url", "id"}
 def mapped_values(source_json: dict, target) -> tuple[dict, dict]:
     """(values for the target flow, {field: why skipped}) from the source record's JSON by field name.
     Each value is checked against the target field's type; the ones that do not fit are skipped."""
-    from flows.models import Field
-    from tasks.services import flow_fields
-    from tasks.values import field_from_json, flow_member_emails, is_empty
-
     by_name = {field.name.lower(): field for field in flow_fields(flow=target)}
     members = flow_member_emails(target)
     values: dict = {}
@@ -71,8 +74,6 @@ class Convert(StepType):
     noun: ClassVar[str]
 
     def validate(self, config, *, flow=None, organization=None, old=None):
-        from workflows.modules import module_flow
-
         only_keys(config, {"stage", "fields"})
         if flow is not None and flow.module and flow.module != self.source_module:
             raise StepConfigError("config", f"only works on records of the {self.source_module} module")
@@ -89,9 +90,6 @@ class Convert(StepType):
         return cleaned
 
     def execute(self, ctx, config):
-        from tasks.models import TaskLink
-        from workflows.modules import module_flow
-
         trigger = Trigger(ctx)
         source = trigger.task
         if source.flow.module != self.source_module:
@@ -122,11 +120,6 @@ class Convert(StepType):
     def create(self, ctx, source, target, data: dict, overrides: dict, skipped: dict):
         """task_create; a copied value the target still refuses (a taken unique key, say) is skipped
         and the create tried once more. Refused overrides or missing required fields fail the step."""
-        from django.db import transaction
-
-        from tasks.services import task_create
-        from tasks.values import TaskValidationError
-
         for attempt in range(2):
             try:
                 with transaction.atomic():

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, require_str
+from flowsite.outbound import redact_text
+from flowsite.secrets import SecretUnreadable, decrypt
 from workflows.steps._common import WORKFLOW, Trigger, has_placeholder
 
 BODY_MAX = 1600  # Twilio's limit for one message body
@@ -31,6 +33,7 @@ def phone_number(text: str) -> str | None:
 
 def twilio_http_client():
     """The library's HTTP client, pointed at TWILIO_API_BASE when the operator (or a test) sets one."""
+    # Imported here to save start-up cost: the Twilio library is large and only SMS/WhatsApp steps use it.
     from twilio.http.http_client import TwilioHttpClient
 
     base = getattr(settings, "TWILIO_API_BASE", "").rstrip("/")
@@ -53,8 +56,6 @@ def twilio_http_client():
 def credentials(organization, *, whatsapp: bool) -> tuple[str, str, str]:
     """(account sid, auth token, from number): the organization's own account when it has one,
     else the operator's settings. Numbers belong to accounts, so the two are never mixed."""
-    from flowsite.secrets import SecretUnreadable, decrypt
-
     if organization.twilio_account_sid and organization.twilio_auth_token:
         try:
             token = decrypt(organization.twilio_auth_token)
@@ -82,10 +83,9 @@ class TwilioMessage(StepType):
         return {"to": to, "body": require_str(config, "body", max_length=BODY_MAX)}
 
     def execute(self, ctx, config):
+        # Imported here to save start-up cost (see twilio_http_client).
         from twilio.base.exceptions import TwilioException, TwilioRestException
         from twilio.rest import Client
-
-        from flowsite.outbound import redact_text
 
         trigger = Trigger(ctx)
         raw_to = trigger.text(config["to"])

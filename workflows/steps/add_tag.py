@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
+from tasks.services import task_add_tags
+from tasks.values import TaskValidationError
 from workflows.steps._common import WORKFLOW, Trigger, reasons
 
 TAG_MAX = 50  # as tasks.services
@@ -45,9 +47,6 @@ class AddTag(StepType):
         return {"tags": [clean_tag(tag, "tags") for tag in tags]}
 
     def execute(self, ctx, config):
-        from tasks.services import task_add_tags
-        from tasks.values import TaskValidationError
-
         trigger = Trigger(ctx)
         templates = [config["tag"]] if "tag" in config else list(config.get("tags") or [])
         # A placeholder for an empty field adds nothing rather than failing the run.

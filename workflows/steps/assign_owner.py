@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+from django.db.models import Count
+
+from actions.engine import step_at
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from tasks.models import Task
+from tasks.services import task_set_assignee
+from tasks.values import TaskValidationError
+from workflows.models import RoundRobinCursor, WorkflowAction
 from workflows.steps._common import WORKFLOW, clean_people, flow_people, fresh_task, organization_of
 
 ALGORITHMS = ("round_robin", "least_loaded")
@@ -13,9 +20,6 @@ ALGORITHMS = ("round_robin", "least_loaded")
 def workflow_action_for(ctx: StepContext):
     """The WorkflowAction whose round-robin cursor this step advances: the step's own action, or for a
     step nested in a branch (whose id names no action) the top-level action that holds it."""
-    from actions.engine import step_at
-    from workflows.models import WorkflowAction
-
     if not ctx.run.workflow_id:
         return None
     candidates = [step_at(ctx.run.program, ctx.run.cursor), step_at(ctx.run.program, ctx.run.cursor[:1])]
@@ -48,9 +52,6 @@ class AssignOwner(StepType):
         return {"algorithm": algorithm, "userIds": people}
 
     def execute(self, ctx, config):
-        from tasks.services import task_set_assignee
-        from tasks.values import TaskValidationError
-
         algorithm = config.get("algorithm", "round_robin")
         people = list(config.get("userIds") or [])
         action = workflow_action_for(ctx)
@@ -81,8 +82,6 @@ class AssignOwner(StepType):
 
 
 def lock_cursor(action):
-    from workflows.models import RoundRobinCursor
-
     cursor, _ = RoundRobinCursor.objects.get_or_create(workflow_action=action)
     return RoundRobinCursor.objects.select_for_update().get(pk=cursor.pk)
 
@@ -110,10 +109,6 @@ def names(person, user) -> bool:
 def least_loaded_pick(candidates: list, task):
     """Fewest open tasks (not in an end stage) assigned in the task's flow; ties go to the earlier
     listed person. The task being assigned does not count for whoever holds it now."""
-    from django.db.models import Count
-
-    from tasks.models import Task
-
     counts = dict(
         Task.objects.filter(flow_id=task.flow_id, assignee__in=candidates, stage__end_stage=False)
         .exclude(pk=task.pk)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from actions.steps.base import StepConfigError, StepResult, StepType, get_step_type, only_keys, register
+from flowsite.names import normalize_name
+from tasks.services import flow_fields
+from workflows.conditions import LOGICS, OPERATORS, FilterError, evaluate, validate_filter
 from workflows.steps._common import WORKFLOW, Trigger
 
 MAX_DEPTH = 5  # branches inside branches
@@ -33,9 +36,6 @@ def subtree(config: Any, depth: int = 1) -> tuple[int, int]:
 
 def check_structure(group: Any, path: str = "") -> None:
     """Without a flow to name the fields, only the shape of the conditions can be checked."""
-    from flowsite.names import normalize_name
-    from workflows.conditions import LOGICS, OPERATORS
-
     operators = {normalize_name(op) for op in OPERATORS}
     prefix = f"{path}." if path else ""
     if not isinstance(group, dict):
@@ -61,14 +61,10 @@ def check_structure(group: Any, path: str = "") -> None:
 
 
 def field_types(flow) -> dict[str, str]:
-    from tasks.services import flow_fields
-
     return {field.name: field.type for field in flow_fields(flow=flow)}
 
 
 def clean_conditions(config: dict, flow) -> dict:
-    from workflows.conditions import FilterError, validate_filter
-
     group = {"logic": config.get("logic", "AND"), "conditions": config.get("conditions")}
     if not isinstance(group["conditions"], list):
         raise StepConfigError("conditions", "must be a list of conditions")
@@ -181,8 +177,6 @@ class Branch(StepType):
         return values
 
     def execute(self, ctx, config):
-        from workflows.conditions import evaluate
-
         trigger = Trigger(ctx)
         context = ctx.trigger or {}
         old = context.get("old") if isinstance(context.get("old"), dict) else None

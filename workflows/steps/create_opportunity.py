@@ -4,6 +4,7 @@ the lead to its "converted" stage, which fires lead_converted the normal way."""
 from __future__ import annotations
 
 from actions.steps.base import register
+from tasks.services import task_set_stage
 from workflows.steps._convert import Convert
 
 
@@ -18,8 +19,6 @@ class CreateOpportunity(Convert):
     noun = "opportunity"
 
     def after(self, ctx, source, output):
-        from tasks.services import task_set_stage
-
         converted = source.flow.stages.filter(outcome="converted").order_by("position", "id").first()
         output["converted"] = converted is not None
         if converted is not None and source.stage_id != converted.pk:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
+from tasks.models import TaskLink
+from tasks.services import task_create
+from tasks.values import TaskValidationError
+from workflows.modules import module_flow
 from workflows.steps._common import (
     WORKFLOW,
     Trigger,
@@ -49,8 +53,6 @@ class CreateTask(StepType):
     description = "Create a follow-up task in the organization's tasks flow, linked to the record."
 
     def validate(self, config, *, flow=None, organization=None, old=None):
-        from workflows.modules import module_flow
-
         only_keys(config, {"fields", "stage", "assignTo"})
         organization = organization_of(flow=flow, organization=organization)
         fields = clean_values(config.get("fields"), "fields", required=False)
@@ -66,8 +68,6 @@ class CreateTask(StepType):
         return cleaned
 
     def execute(self, ctx, config):
-        from workflows.modules import module_flow
-
         trigger = Trigger(ctx)
         organization = trigger.task.flow.organization
         target = module_flow(organization=organization, module="tasks")
@@ -89,10 +89,6 @@ class CreateTask(StepType):
 
 
 def create_linked(ctx, source, target, data: dict, *, relation: str):
-    from tasks.models import TaskLink
-    from tasks.services import task_create
-    from tasks.values import TaskValidationError
-
     try:
         created = task_create(flow=target, actor=None, data=data, source=ctx.source, depth=ctx.depth)
     except TaskValidationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register, require_str
@@ -51,8 +52,6 @@ class SendEmail(StepType):
         }
 
     def execute(self, ctx, config):
-        from django.core.mail import EmailMessage
-
         trigger = Trigger(ctx)
         to: list[str] = []
         skipped: list[str] = []

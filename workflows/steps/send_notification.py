@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from actions.steps.base import StepConfigError, StepResult, StepType, only_keys, register, require_str
+from tasks.models import Notification
+from tasks.services import task_path
 from workflows.steps._common import WORKFLOW, Trigger, clean_people, flow_people, one_line, organization_of
 
 MESSAGE_MAX = 2000
@@ -40,9 +42,6 @@ class SendNotification(StepType):
         return cleaned
 
     def execute(self, ctx, config):
-        from tasks.models import Notification
-        from tasks.services import task_path
-
         trigger = Trigger(ctx)
         task = trigger.task
         # Only people who can see the record are told about it.

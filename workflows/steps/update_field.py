@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
+from tasks.services import task_update
+from tasks.values import TaskValidationError
 from workflows.steps._common import WORKFLOW, Trigger, check_field_names, clean_values, reasons
 
 
@@ -31,9 +33,6 @@ class UpdateField(StepType):
         return {"field": field.strip(), "value": config.get("value")}
 
     def execute(self, ctx, config):
-        from tasks.services import task_update
-        from tasks.values import TaskValidationError
-
         trigger = Trigger(ctx)
         values = dict(config["fields"]) if "fields" in config else {config["field"]: config.get("value")}
         data = trigger.data(values)

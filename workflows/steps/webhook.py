@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from actions.steps import http
 from actions.steps.base import StepConfigError, StepFailed, StepResult, StepRetry, StepType, only_keys, register
+from flowsite.outbound import validate_header
 from workflows.steps._common import PLACEHOLDER, WORKFLOW, Trigger, check_references
 
 DEFAULT_ATTEMPTS = 5
@@ -139,8 +140,6 @@ class Webhook(StepType):
         return http.secret_values(config.get("headers", []))
 
     def execute(self, ctx, config):
-        from flowsite.outbound import validate_header
-
         trigger = Trigger(ctx)
         max_attempts = int(config.get("maxAttempts") or DEFAULT_ATTEMPTS)
         url = trigger.url(config["url"])

@@ -1,4 +1,4 @@
-"""The schema page: a flow's stages and fields, changed through the flows.schema services.
+"""The schema page: a flow's stages and fields, changed through the tasks.schema services.
 
 Every form posts to the one page with an `op`; the services check who may edit and what a change
 would lose. A change that would clear values (409) comes back as a confirmation carrying the same
@@ -16,12 +16,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from flows import schema
 from flows.models import Field, Flow, Stage, User
-from flows.schema import ConfirmationRequired
 from flows.selectors import flow_can_edit, flow_member_get
 from flowsite.api import Forbidden, ServiceError
+from tasks import schema
 from tasks.models import Task
+from tasks.schema import ConfirmationRequired
 from tasks.values import SELECT_TYPES
 
 T = Field.Type
@@ -250,5 +250,5 @@ def schema_page(request, org, flow):
     context = _context(found, can_edit=can_edit, **state)
     if request.htmx:
         # 200 so htmx swaps the reasons or the confirmation in; the plain form keeps 409/422.
-        return render(request, "flows/schema.html#body", context)
-    return render(request, "flows/schema.html", context, status=status)
+        return render(request, "tasks/schema.html#body", context)
+    return render(request, "tasks/schema.html", context, status=status)

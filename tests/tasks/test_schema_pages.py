@@ -1,4 +1,4 @@
-"""The schema page: stages and fields through the flows.schema services, the 409 confirmation, permissions."""
+"""The schema page: stages and fields through the tasks.schema services, the 409 confirmation, permissions."""
 
 import pytest
 

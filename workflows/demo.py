@@ -5,8 +5,11 @@ import os
 
 from django.db import transaction
 
+from actions.models import Action
+from actions.services import action_create
 from flows.models import Field, Flow, Stage, User
 from flows.services import flow_schema_bump
+from tasks.services import task_create
 
 FIELDS = [
     ("Company ID", "text", True),
@@ -27,10 +30,6 @@ TASKS = [
 @transaction.atomic
 def demo_populate(*, flow: Flow, user: User) -> None:
     """Fill the demo flow with a schema, tasks and actions, once."""
-    from actions.models import Action
-    from actions.services import action_create
-    from tasks.services import task_create
-
     if flow.fields.exists():
         return
     flow_schema_bump(flows=[flow])

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from flows.models import Organization, User
 from flows.services import flow_create, organization_create
+from workflows.demo import demo_populate
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "flowsite-demo"
@@ -31,7 +32,6 @@ class Command(BaseCommand):
             flow = organization.flows.filter(parameterized_name="sales-pipeline").first()
             if flow is None:
                 flow = flow_create(user=user, organization=organization, name="Sales Pipeline")
-            from flowsite.demo import demo_populate
 
             demo_populate(flow=flow, user=user)
         self.stdout.write(
