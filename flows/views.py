@@ -88,7 +88,7 @@ def flow_new(request, org):
 @login_required
 def flow_board(request, org, flow):
     found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)
-    if not found.joined and not selectors.organization_is_admin(user=request.user, organization=found.organization):
+    if not selectors.flow_can_read(user=request.user, flow=found):
         return render(request, "flows/flow_join_prompt.html", {"flow": found})
     from tasks.views import board
 
@@ -162,15 +162,23 @@ def flow_settings(request, org, flow):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def flow_join(request, token):
-    """Opening a flow's join link while logged in joins the flow."""
+    """A flow's join link. GET shows what the person is about to join and a button; only the POST
+    (CSRF-protected) joins, so a link opened by a crawler, a preview or a forged page joins nobody.
+    A link the person may not use (an organization-mode flow of another organization) is not found."""
     raw_token = token.split("-", 1)[0]
-    flow = selectors.flow_by_join_token(token=raw_token)
+    flow = selectors.flow_by_join_token(user=request.user, token=raw_token)
     if flow is None:
         raise Http404
+    board = redirect("flow_board", org=flow.organization.parameterized_name, flow=flow.parameterized_name)
+    if request.method == "GET":
+        if selectors.flow_can_read(user=request.user, flow=flow):
+            return board
+        return render(request, "flows/flow_join.html", {"flow": flow})
     try:
         services.flow_join_by_token(user=request.user, flow=flow)
     except Forbidden as exc:
         messages.error(request, exc.message)
         return redirect("home")
-    return redirect("flow_board", org=flow.organization.parameterized_name, flow=flow.parameterized_name)
+    return board

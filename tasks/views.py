@@ -31,7 +31,7 @@ from flows.schema import field_list, stage_list
 from flows.selectors import flow_member_get, flow_members
 from tasks import selectors, services
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
-from tasks.models import Notification, Task, TaskEvent
+from tasks.models import Task, TaskEvent
 from tasks.values import T, TaskValidationError, field_to_json
 
 PAGE_SIZE = 50
@@ -567,9 +567,9 @@ def task_delete(request, org, flow, task_id):
 @require_GET
 def notifications(request):
     """The person's notifications, newest first; opening the page marks them read."""
-    items = Notification.objects.filter(user=request.user).select_related("flow__organization", "task")
-    items = list(items.order_by("-id")[:200])
+    visible = selectors.notification_list(user=request.user)
+    items = list(visible.select_related("flow__organization", "task").order_by("-id")[:200])
     for item in items:
         item.was_unread = item.read_at is None
-    Notification.objects.filter(user=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    visible.filter(read_at__isnull=True).update(read_at=timezone.now())
     return render(request, "tasks/notifications.html", {"items": items, "notifications_unread": 0})
