@@ -100,15 +100,20 @@ def flow_board(request, org, flow):
 def flow_settings(request, org, flow):
     found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)
     is_admin = selectors.organization_is_admin(user=request.user, organization=found.organization)
+    if request.method == "POST" and request.POST.get("action") == "join":
+        # The board's join prompt: people who have not joined yet, so before the members-only check.
+        try:
+            services.flow_update(actor=request.user, flow=found, data={"open": True})
+        except Forbidden as exc:
+            messages.error(request, exc.message)
+            return redirect("home")
+        return redirect("flow_board", org=org, flow=flow)
     if not found.joined and not is_admin:
         raise Http404
     initial = {"name": found.name, "access_mode": found.access_mode, "module": found.module, "disabled": found.disabled}
     form = FlowSettingsForm(request.POST or None, initial=initial)
     action = request.POST.get("action", "save")
     try:
-        if request.method == "POST" and action == "join":
-            services.flow_update(actor=request.user, flow=found, data={"open": True})
-            return redirect("flow_board", org=org, flow=flow)
         if request.method == "POST" and action == "add_member":
             services.flow_add_user(actor=request.user, flow=found, user_id=request.POST.get("user_id", ""))
             messages.success(request, "Member added.")
