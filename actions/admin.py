@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from actions.models import Action, BuilderDraft, FlowVersion, Run, Step, StepRun
+from flows.admin import FlowReadableAdmin
 
 
 class StepInline(admin.TabularInline):
@@ -36,7 +37,7 @@ class StepRunInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(FlowReadableAdmin):
     list_display = ["id", "kind", "name", "flow", "task_ref", "status", "version", "depth", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
     search_fields = ["name", "task_ref", "flow__name"]
@@ -47,7 +48,8 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(StepRun)
-class StepRunAdmin(admin.ModelAdmin):
+class StepRunAdmin(FlowReadableAdmin):
+    flow_lookups = ("run__flow",)
     list_display = ["id", "run", "path", "type", "status", "attempts", "duration_ms", "finished_at"]
     list_filter = ["status", "type"]
     search_fields = ["idempotency_key", "error"]

@@ -2,7 +2,27 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flows.selectors import flow_readable_ids
 from flows.services import flow_schema_bump
+
+
+class FlowReadableAdmin(admin.ModelAdmin):
+    """For models that carry task data (tasks, their history, comments, runs and their step records):
+    a superuser sees every row; staff who are not superusers see, even with the model's permissions,
+    only rows of flows whose tasks they may read as a person (flows.selectors.flow_readable_ids), so
+    the admin is no way around the rule. `flow_lookups` names the path(s) from the row to its flow;
+    a row must pass every one (a link between tasks of two flows needs both)."""
+
+    flow_lookups: tuple[str, ...] = ("flow",)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        readable = flow_readable_ids(user=request.user)
+        for lookup in self.flow_lookups:
+            qs = qs.filter(**{f"{lookup}__in": readable})
+        return qs
 
 
 @admin.register(User)

@@ -146,21 +146,41 @@ def flow_can_edit(*, flow: Flow, user: User) -> bool:
     return FlowMembership.objects.filter(flow=flow, user=user, disabled=False, can_edit=True).exists()
 
 
-def flow_member_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
-    """A flow the caller has joined (or administers): what working in a flow needs.
+def flow_readable_ids(*, user: User) -> QuerySet:
+    """Who may read a flow's tasks, as the ids of those flows (a subquery: `flow_id__in=`).
 
-    One query, on every Task API request: a member of a flow (an active membership) sees it while
-    it is enabled, an organization admin always; anyone else gets "not found". Nothing that works
-    in a flow shows whether its tab is open, so unlike flow_annotate_for there is no is_open."""
-    membership = FlowMembership.objects.filter(flow=OuterRef("pk"), user=user, disabled=False)
-    admin = OrganizationMembership.objects.filter(organization=OuterRef("organization_id"), user=user, admin=True)
+    The one rule for task data and everything copied from it (runs and their step records,
+    executions, notifications, mentions, comments, history, counts): an organization admin reads
+    every flow of the organization, disabled or not; anyone else reads the flows they are an
+    active member of while the flow is enabled. Merely belonging to the organization is not
+    enough (an organization-mode flow is read once joined), and a blocked membership
+    (`disabled`) reads nothing. Everyone else, the anonymous included, reads no flow."""
+    if user is None or not user.is_authenticated:
+        return Flow.objects.none().values("pk")
+    admin_orgs = OrganizationMembership.objects.filter(user=user, admin=True).values("organization_id")
+    member_flows = FlowMembership.objects.filter(user=user, disabled=False).values("flow_id")
+    return Flow.objects.filter(Q(organization_id__in=admin_orgs) | Q(pk__in=member_flows, disabled=False)).values("pk")
+
+
+def flow_can_read(*, user: User, flow: Flow) -> bool:
+    return flow_readable_ids(user=user).filter(pk=flow.pk).exists()
+
+
+def flow_member_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
+    """A flow whose tasks the caller may read (flow_readable_ids): what working in a flow needs.
+
+    One query, on every Task API request; anyone else gets "not found". Nothing that works in a
+    flow shows whether its tab is open, so unlike flow_annotate_for there is no is_open."""
     flow = (
         Flow.objects.select_related("organization")
-        .annotate(joined=Exists(membership), is_admin=Exists(admin))
-        .filter(organization__parameterized_name=org_slug, parameterized_name=flow_slug)
+        .filter(
+            organization__parameterized_name=org_slug,
+            parameterized_name=flow_slug,
+            pk__in=flow_readable_ids(user=user),
+        )
         .first()
     )
-    if flow is None or not (flow.is_admin or (flow.joined and not flow.disabled)):
+    if flow is None:
         raise Http404
     return flow_read_now(flow)
 
@@ -248,9 +268,17 @@ def user_get(*, user: User, user_id) -> User:
     return found
 
 
-def flow_by_join_token(*, token: str) -> Flow | None:
+def flow_by_join_token(*, user: User, token: str) -> Flow | None:
+    """The enabled flow a join link names, if the person may join it by the link: a link-mode flow
+    admits whoever holds the link (as Flowdock did); an organization-mode flow only members of its
+    organization; an invitation-only flow nobody."""
+    member_orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
     return (
         Flow.objects.select_related("organization")
-        .filter(join_token=token, disabled=False, access_mode__in=[Flow.AccessMode.LINK, Flow.AccessMode.ORGANIZATION])
+        .filter(join_token=token, disabled=False)
+        .filter(
+            Q(access_mode=Flow.AccessMode.LINK)
+            | Q(access_mode=Flow.AccessMode.ORGANIZATION, organization_id__in=member_orgs)
+        )
         .first()
     )

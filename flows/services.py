@@ -258,6 +258,19 @@ def flow_update(*, actor: User, flow: Flow, data: dict) -> Flow:
 
 
 def flow_join_by_token(*, user: User, flow: Flow) -> FlowMembership:
+    """Join a flow by its join link, once the person confirmed (a POST). Link mode admits whoever
+    holds the link; organization mode only members of the flow's organization; invitation-only and
+    disabled flows nobody (the same rule as flows.selectors.flow_by_join_token, held here too so no
+    caller can skip it)."""
+    if flow.disabled:
+        raise Forbidden("This flow is disabled.")
+    if flow.access_mode == Flow.AccessMode.INVITATION:
+        raise Forbidden("This flow is invitation only.")
+    if (
+        flow.access_mode == Flow.AccessMode.ORGANIZATION
+        and not OrganizationMembership.objects.filter(organization_id=flow.organization_id, user=user).exists()
+    ):
+        raise Forbidden("Only members of the organization can join this flow.")
     membership, _ = FlowMembership.objects.get_or_create(flow=flow, user=user)
     if membership.disabled:
         raise Forbidden("You have been blocked from this flow.")

@@ -91,15 +91,20 @@ def flow_new(request, org):
 def flow_settings(request, org, flow):
     found = selectors.flow_get(user=request.user, org_slug=org, flow_slug=flow)
     is_admin = selectors.organization_is_admin(user=request.user, organization=found.organization)
+    if request.method == "POST" and request.POST.get("action") == "join":
+        # The board's join prompt: people who have not joined yet, so before the members-only check.
+        try:
+            services.flow_update(actor=request.user, flow=found, data={"open": True})
+        except Forbidden as exc:
+            messages.error(request, exc.message)
+            return redirect("home")
+        return redirect("flow_board", org=org, flow=flow)
     if not found.joined and not is_admin:
         raise Http404
     initial = {"name": found.name, "access_mode": found.access_mode, "module": found.module, "disabled": found.disabled}
     form = FlowSettingsForm(request.POST or None, initial=initial)
     action = request.POST.get("action", "save")
     try:
-        if request.method == "POST" and action == "join":
-            services.flow_update(actor=request.user, flow=found, data={"open": True})
-            return redirect("flow_board", org=org, flow=flow)
         if request.method == "POST" and action == "add_member":
             services.flow_add_user(actor=request.user, flow=found, user_id=request.POST.get("user_id", ""))
             messages.success(request, "Member added.")
@@ -152,15 +157,23 @@ def flow_settings(request, org, flow):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def flow_join(request, token):
-    """Opening a flow's join link while logged in joins the flow."""
+    """A flow's join link. GET shows what the person is about to join and a button; only the POST
+    (CSRF-protected) joins, so a link opened by a crawler, a preview or a forged page joins nobody.
+    A link the person may not use (an organization-mode flow of another organization) is not found."""
     raw_token = token.split("-", 1)[0]
-    flow = selectors.flow_by_join_token(token=raw_token)
+    flow = selectors.flow_by_join_token(user=request.user, token=raw_token)
     if flow is None:
         raise Http404
+    board = redirect("flow_board", org=flow.organization.parameterized_name, flow=flow.parameterized_name)
+    if request.method == "GET":
+        if selectors.flow_can_read(user=request.user, flow=flow):
+            return board
+        return render(request, "flows/flow_join.html", {"flow": flow})
     try:
         services.flow_join_by_token(user=request.user, flow=flow)
     except Forbidden as exc:
         messages.error(request, exc.message)
         return redirect("home")
-    return redirect("flow_board", org=flow.organization.parameterized_name, flow=flow.parameterized_name)
+    return board

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from tasks.models import Notification
+from tasks.selectors import notification_unread_count
 
 
 def notifications(request) -> dict:
@@ -13,6 +13,6 @@ def notifications(request) -> dict:
 
     @cache
     def count() -> int:
-        return Notification.objects.filter(user=user, read_at__isnull=True).count()
+        return notification_unread_count(user=user)
 
     return {"notifications_unread": count}

@@ -9,17 +9,37 @@ from django.db.models import BooleanField, Count, F, Func, Q, QuerySet
 from django.http import Http404
 
 from flows.models import Field, Flow, Organization, Stage, User
-from tasks.models import Comment, Mention, Task
+from flows.selectors import flow_readable_ids
+from tasks.models import Comment, Mention, Notification, Task
 from tasks.values import T, TaskValidationError, filter_value
 
 
 def unread_mentions_by_flow(*, user: User, flow_ids) -> dict[str, int]:
+    """Unread mentions per flow, counted only in flows whose tasks the person may read."""
     rows = (
         Mention.objects.filter(user=user, flow_id__in=list(flow_ids), read_at__isnull=True)
+        .filter(flow_id__in=flow_readable_ids(user=user))
         .values("flow_id")
         .annotate(n=Count("id"))
     )
     return {row["flow_id"]: row["n"] for row in rows}
+
+
+def notification_list(*, user: User) -> QuerySet[Notification]:
+    """The person's notifications they may read now. A notification quotes its task (a mention,
+    a failed action, a workflow's message), so one about a flow counts only while the person
+    may read that flow's tasks: a member who left or was blocked stops seeing them (and their
+    count), and sees them again if let back in."""
+    readable = flow_readable_ids(user=user)
+    return Notification.objects.filter(user=user).filter(
+        Q(flow_id__in=readable)
+        | Q(flow__isnull=True, task__isnull=True)
+        | Q(flow__isnull=True, task__flow_id__in=readable)
+    )
+
+
+def notification_unread_count(*, user: User) -> int:
+    return notification_list(user=user).filter(read_at__isnull=True).count()
 
 
 class JsonMatch(Func):

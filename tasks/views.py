@@ -26,11 +26,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from flows.models import Field, Flow, Stage, User
-from flows.selectors import flow_get, flow_member_get, flow_members, organization_is_admin
+from flows.selectors import flow_can_read, flow_get, flow_member_get, flow_members
 from tasks import selectors, services
 from tasks.extensions import action_list, buttons_context
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
-from tasks.models import Notification, Task, TaskEvent
+from tasks.models import Task, TaskEvent
 from tasks.schema import field_list, stage_list
 from tasks.values import T, TaskValidationError, field_to_json
 
@@ -220,7 +220,7 @@ def _create_form(flow: Flow, board: Board, data=None, files=None, initial=None) 
 @login_required
 def flow_board(request, org, flow):
     found = flow_get(user=request.user, org_slug=org, flow_slug=flow)
-    if not found.joined and not organization_is_admin(user=request.user, organization=found.organization):
+    if not flow_can_read(user=request.user, flow=found):
         return render(request, "flows/flow_join_prompt.html", {"flow": found})
     return board(request, found)
 
@@ -573,9 +573,9 @@ def task_delete(request, org, flow, task_id):
 @require_GET
 def notifications(request):
     """The person's notifications, newest first; opening the page marks them read."""
-    items = Notification.objects.filter(user=request.user).select_related("flow__organization", "task")
-    items = list(items.order_by("-id")[:200])
+    visible = selectors.notification_list(user=request.user)
+    items = list(visible.select_related("flow__organization", "task").order_by("-id")[:200])
     for item in items:
         item.was_unread = item.read_at is None
-    Notification.objects.filter(user=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    visible.filter(read_at__isnull=True).update(read_at=timezone.now())
     return render(request, "tasks/notifications.html", {"items": items, "notifications_unread": 0})

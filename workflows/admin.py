@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from flows.admin import FlowReadableAdmin
 from workflows.models import OverdueMark, RoundRobinCursor, Workflow, WorkflowAction
 
 
@@ -35,6 +36,7 @@ class RoundRobinCursorAdmin(admin.ModelAdmin):
 
 
 @admin.register(OverdueMark)
-class OverdueMarkAdmin(admin.ModelAdmin):
+class OverdueMarkAdmin(FlowReadableAdmin):
+    flow_lookups = ("task__flow",)
     list_display = ["id", "task", "due", "created_at"]
     raw_id_fields = ["task"]

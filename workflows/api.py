@@ -72,7 +72,7 @@ class WorkflowRunListApi(ApiView):
         page = _positive_int(request, "page", 1)
         limit = _positive_int(request, "limit", 20, MAX_LIMIT)
         run_status = request.query_params.get("status") or None
-        runs = selectors.workflow_runs(workflow=workflow, status=run_status)
+        runs = selectors.workflow_runs(user=request.user, workflow=workflow, status=run_status)
         total = runs.count()
         items = runs[(page - 1) * limit : page * limit]
         return Response(

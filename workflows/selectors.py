@@ -3,8 +3,9 @@ import uuid
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from actions.models import Run
+from actions.models import Run, StepRun
 from flows.models import Field, Flow, OrganizationMembership, User
+from flows.selectors import flow_readable_ids
 from workflows.models import Workflow, WorkflowAction
 
 
@@ -47,11 +48,19 @@ def workflow_field_types(*, organization, module: str, flow: Flow | None = None)
     return types
 
 
-def workflow_runs(*, workflow: Workflow, status: str | None = None) -> QuerySet[Run]:
-    qs = Run.objects.filter(workflow=workflow).order_by("-id")
+def workflow_runs(*, user: User, workflow: Workflow, status: str | None = None) -> QuerySet[Run]:
+    """The workflow's runs the person may read: a run carries its task's data (the trigger's old
+    values, the step records), so only runs on tasks of flows the person may read count, even
+    for an organization-wide workflow whose runs span several flows."""
+    qs = Run.objects.filter(workflow=workflow, flow_id__in=flow_readable_ids(user=user)).order_by("-id")
     if status:
         qs = qs.filter(status=status)
     return qs
+
+
+def workflow_last_runs(*, user: User) -> QuerySet[Run]:
+    """For a subquery per workflow (filter on workflow=OuterRef("pk")): its runs the person may read, newest first."""
+    return Run.objects.filter(flow_id__in=flow_readable_ids(user=user)).order_by("-id")
 
 
 def run_get_for_user(*, user: User, run_id) -> Run:
@@ -59,11 +68,10 @@ def run_get_for_user(*, user: User, run_id) -> Run:
         run_id = int(run_id)
     except (TypeError, ValueError):
         raise Http404
-    orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
     run = (
-        Run.objects.filter(pk=run_id, kind=Run.Kind.WORKFLOW, flow__organization_id__in=orgs)
-        .select_related("workflow", "flow")
-        .prefetch_related("step_runs")
+        Run.objects.filter(pk=run_id, kind=Run.Kind.WORKFLOW, flow_id__in=flow_readable_ids(user=user))
+        .select_related("workflow", "flow__organization")
+        .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.order_by("id")))
         .first()
     )
     if run is None:

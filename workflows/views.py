@@ -62,7 +62,7 @@ def _row_context(organization, workflow, is_admin: bool) -> dict:
 @require_GET
 def workflow_list(request, org):
     organization, is_admin = _organization(request, org)
-    last_run = Run.objects.filter(workflow=OuterRef("pk")).order_by("-id")
+    last_run = selectors.workflow_last_runs(user=request.user).filter(workflow=OuterRef("pk"))
     workflows = selectors.workflow_list(user=request.user, organization=organization.parameterized_name).annotate(
         last_run_status=Subquery(last_run.values("status")[:1]),
         last_run_id=Subquery(last_run.values("id")[:1]),
@@ -88,7 +88,8 @@ def workflow_toggle(request, org, workflow_id):
         raise PermissionDenied(exc.message)
     if not request.htmx:
         return redirect("workflow_list", org=organization.parameterized_name)
-    last = Run.objects.filter(workflow=workflow).order_by("-id").values("id", "status").first() or {}
+    last = selectors.workflow_last_runs(user=request.user).filter(workflow=workflow)
+    last = last.values("id", "status").first() or {}
     workflow.last_run_status, workflow.last_run_id = last.get("status"), last.get("id")
     return render(request, "workflows/list.html#row", _row_context(organization, workflow, is_admin))
 
@@ -188,7 +189,9 @@ def workflow_runs(request, org, workflow_id):
     status = request.GET.get("status") or ""
     if status not in RUN_STATUSES:
         status = ""
-    runs = selectors.workflow_runs(workflow=workflow, status=status or None).select_related("flow", "task")
+    runs = selectors.workflow_runs(user=request.user, workflow=workflow, status=status or None).select_related(
+        "flow", "task"
+    )
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "organization": organization,

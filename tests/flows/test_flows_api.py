@@ -241,15 +241,20 @@ def test_blocked_member_cannot_rejoin_by_link(world, api, client):
     world.flow.save()
     FlowMembership.objects.filter(flow=world.flow, user=world.flow_member).update(disabled=True)
     client.force_login(world.flow_member)
-    client.get(f"/invitations/{world.flow.join_token}-sales")
+    response = client.post(f"/invitations/{world.flow.join_token}-sales")
+    assert response.status_code == 302 and response["Location"] == "/"
     assert FlowMembership.objects.get(flow=world.flow, user=world.flow_member).disabled is True
+    assert client.get("/flows/acme/sales/tasks/new").status_code == 404
 
 
 def test_join_url_joins_in_the_browser(world, api, client):
     flow = make_flow(world.org, world.admin, name="Linked", access_mode="link")
     join_url = api(world.admin).get("/api/flows/acme/linked").json()["join_url"]
     client.force_login(world.outsider)
-    response = client.get(join_url.replace("http://testserver", ""))
+    page = client.get(join_url.replace("http://testserver", ""))
+    assert page.status_code == 200 and "Join Linked" in page.content.decode()
+    assert not FlowMembership.objects.filter(flow=flow, user=world.outsider).exists()
+    response = client.post(join_url.replace("http://testserver", ""))
     assert response.status_code == 302 and response["Location"] == "/flows/acme/linked"
     assert FlowMembership.objects.filter(flow=flow, user=world.outsider, disabled=False).exists()
     assert client.get("/invitations/not-a-token").status_code == 404
