@@ -1,9 +1,11 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
 from flows.selectors import flow_readable_ids
 from flows.services import flow_schema_bump
+from flowsite.secrets import MASK
 
 
 class FlowReadableAdmin(admin.ModelAdmin):
@@ -46,8 +48,46 @@ class OrganizationMembershipInline(admin.TabularInline):
     raw_id_fields = ["user"]
 
 
+class OrganizationAdminForm(forms.ModelForm):
+    """The Twilio auth token is write-only: the form shows a mask, never the token, and a mask sent
+    back keeps the stored token (a blank clears it)."""
+
+    twilio_auth_token = forms.CharField(
+        required=False,
+        max_length=128,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text=f"Write-only. Leave {MASK} to keep the stored token; clear the field to remove it.",
+    )
+
+    class Meta:
+        model = Organization
+        fields = [
+            "name",
+            "parameterized_name",
+            "user_limit",
+            "active",
+            "twilio_account_sid",
+            "twilio_auth_token",
+            "twilio_from_number",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["twilio_auth_token"] = MASK if self.instance.twilio_auth_token else ""
+
+    def clean_twilio_auth_token(self) -> str:
+        value = self.cleaned_data["twilio_auth_token"]
+        if value == MASK:
+            if not self.instance.twilio_auth_token:
+                raise forms.ValidationError("Enter the token.")
+            return self.instance.twilio_auth_token
+        return value
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationAdminForm
     list_display = ["id", "name", "parameterized_name", "user_limit", "active", "created_at"]
     list_filter = ["active"]
     search_fields = ["name", "parameterized_name"]

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from flowsite.secrets import EncryptedCharField
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -69,7 +71,7 @@ class Organization(models.Model):
     active = models.BooleanField(default=True)
     # Twilio credentials per organization; empty means "use the settings".
     twilio_account_sid = models.CharField(max_length=64, blank=True)
-    twilio_auth_token = models.CharField(max_length=128, blank=True)
+    twilio_auth_token = EncryptedCharField(max_length=500, blank=True)
     twilio_from_number = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(User, through="OrganizationMembership", related_name="organizations")
@@ -138,7 +140,7 @@ class Flow(models.Model):
     disabled = models.BooleanField(default=False)
     module = models.CharField(max_length=20, choices=Module.choices, blank=True, default="")
     join_token = models.CharField(max_length=64, default=new_join_token, unique=True)
-    signing_secret = models.CharField(max_length=80, default=new_signing_secret)
+    signing_secret = EncryptedCharField(max_length=255, default=new_signing_secret)
     # Replaced by every change to the flow's fields or stages (flows.services.flow_schema_bump), so a
     # process may keep them cached under (flow, version). Save a Flow with update_fields: a full
     # save would write back the version it was read with.

@@ -4,12 +4,14 @@ Every write to a task goes through here, whichever door it came in by (API, page
 workflow), so each change is validated the same way and leaves one TaskEvent.
 """
 
+import logging
 import re
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
@@ -21,15 +23,19 @@ from tasks.models import Comment, Mention, Notification, Task, TaskEvent
 from tasks.selectors import task_with_relations
 from tasks.values import (
     KEY_MAX,
+    Fetched,
     T,
     TaskValidationError,
-    blob_path,
+    blob_name,
     field_from_json,
     field_to_json,
     flow_member_emails,
     is_empty,
     key_text,
+    remote_files_fetch,
 )
+
+logger = logging.getLogger(__name__)
 
 BUILTIN_NAMES = ("Stage", "Assigned To", "Task URL", "Tags")
 # Read-only keys of the task JSON: ignored on input, so a GET -> edit -> PUT round trip works.
@@ -120,7 +126,14 @@ def _complete_files(field: Field, stored: list[dict], task: Task | None) -> list
 
 
 def _validate(
-    *, flow: Flow, data: Any, task: Task | None, partial: bool, fields: list[Field], source: str = "api"
+    *,
+    flow: Flow,
+    data: Any,
+    task: Task | None,
+    partial: bool,
+    fields: list[Field],
+    source: str = "api",
+    fetched: Fetched | None = None,
 ) -> dict:
     if not isinstance(data, dict):
         raise TaskValidationError({"body": ["must be a JSON object"]})
@@ -172,7 +185,7 @@ def _validate(
                 continue
             try:
                 people = member_emails() if field.type == T.PERSON else None
-                stored = field_from_json(field, value, flow=flow, members=people)
+                stored = field_from_json(field, value, flow=flow, members=people, fetched=fetched)
                 if field.type == T.FILE and stored is not None:
                     stored = _complete_files(field, stored, task)
             except ValueError as exc:
@@ -265,15 +278,37 @@ def _record(task: Task, *, kind: str, changes: dict, actor: User | None, source:
 # --- writing -----------------------------------------------------------------------------------
 
 
+def _names_remote_files(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    values = [item for value in data.values() for item in (value if isinstance(value, list) else [value])]
+    return any(isinstance(item, dict) and "remoteUrl" in item for item in values)
+
+
+def _prefetch(flow: Flow, data: Any, fields: list[Field] | None = None) -> Fetched:
+    """The files the data names by remoteUrl, fetched before the write takes its transaction and
+    locks: a slow server must not hold the task's row lock (see remote_files_fetch)."""
+    if not _names_remote_files(data):
+        return {}
+    return remote_files_fetch(fields=fields if fields is not None else flow_fields(flow=flow), data=data)
+
+
+def _store_blob(blob_id: str, content: bytes) -> None:
+    name = default_storage.save(blob_name(blob_id), ContentFile(content))
+    if name != blob_name(blob_id):
+        logger.error("blob %s was stored as %s: the name was taken", blob_id, name)
+
+
 def _write_blobs(stored: list[dict]) -> list[dict]:
+    """Entries without their pending contents; the contents go to the file storage once the write
+    commits, so a write that rolls back leaves no file behind."""
     out = []
     for item in stored:
         item = dict(item)
         content = item.pop("_pending", None)
         if content is not None:
-            path = blob_path(item["blobId"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_bytes(content)
+            # robust: the task row is committed by then; a storage failure is logged, not raised.
+            transaction.on_commit(partial(_store_blob, item["blobId"], content), robust=True)
         out.append(item)
     return out
 
@@ -338,10 +373,13 @@ def task_create(
     fields: list[Field] | None = None,
 ) -> Task:
     _check_source(source)
+    fetched = _prefetch(flow, data, fields)
     with transaction.atomic():
         if fields is None:
             fields = flow_fields(flow=flow)
-        cleaned = _validate(flow=flow, data=data, task=None, partial=False, fields=fields, source=source)
+        cleaned = _validate(
+            flow=flow, data=data, task=None, partial=False, fields=fields, source=source, fetched=fetched
+        )
         stage = cleaned.get("stage") or flow_first_stage(flow=flow)
         if stage is None:
             raise TaskValidationError({"Stage": ["this flow has no stages"]})
@@ -390,9 +428,12 @@ def _change(*, task: Task, actor: User | None, source: str, depth: int, build) -
 
 def task_update(*, task: Task, actor: User | None, data: dict, source: str = "api", depth: int = 0) -> Task:
     """Partial update: only the keys present change. No event when nothing changed."""
+    fetched = _prefetch(task.flow, data)
 
     def build(locked: Task, fields: list[Field]) -> dict:
-        return _validate(flow=locked.flow, data=data, task=locked, partial=True, fields=fields, source=source)
+        return _validate(
+            flow=locked.flow, data=data, task=locked, partial=True, fields=fields, source=source, fetched=fetched
+        )
 
     return _change(task=task, actor=actor, source=source, depth=depth, build=build)
 

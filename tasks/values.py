@@ -14,11 +14,9 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
@@ -58,13 +56,10 @@ class TaskValidationError(Exception):
         super().__init__(str(errors))
 
 
-def blob_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "blobs"
-
-
-def blob_path(blob_id: str) -> Path:
-    # Blob ids are uuid4 strings; anything else never reaches the filesystem.
-    return blob_root() / str(uuid.UUID(blob_id))
+def blob_name(blob_id: str) -> str:
+    """The blob's name in Django's default file storage."""
+    # Blob ids are uuid4 strings; anything else never reaches the storage.
+    return f"blobs/{uuid.UUID(blob_id)}"
 
 
 def is_empty(value: Any) -> bool:
@@ -216,7 +211,47 @@ def _fetch_remote(url: Any) -> tuple[bytes, str]:
     return response.body, str(headers.get("content-type", "") or "")
 
 
-def _file_entry(item: Any) -> dict:
+# remoteUrl -> (contents, content type) or the reason it could not be fetched.
+Fetched = dict[str, tuple[bytes, str] | ValueError]
+
+
+def remote_files_fetch(*, fields: list[Field], data: Any) -> Fetched:
+    """Fetch every remoteUrl that `data` (task JSON) gives a file field, once per URL.
+
+    Writers call this before they lock the task: a fetch may take up to the outbound timeout, and
+    other writes to the task must not wait for it. Failures are kept and reported by validation."""
+    fetched: Fetched = {}
+    if not isinstance(data, dict):
+        return fetched
+    file_fields = {field.name.lower() for field in fields if field.type == T.FILE}
+    for name, value in data.items():
+        if str(name).strip().lower() not in file_fields:
+            continue
+        items = value if isinstance(value, list) else [value]
+        if len(items) > FILES_PER_FIELD_MAX:
+            continue  # refused by validation without fetching anything
+        for item in items:
+            if not isinstance(item, dict) or "base64contents" in item or "remoteUrl" not in item:
+                continue
+            url = item["remoteUrl"]
+            if isinstance(url, str) and url not in fetched:
+                try:
+                    fetched[url] = _fetch_remote(url)
+                except ValueError as exc:
+                    fetched[url] = exc
+    return fetched
+
+
+def _remote_contents(url: Any, fetched: Fetched | None) -> tuple[bytes, str]:
+    found = fetched.get(url) if fetched is not None and isinstance(url, str) else None
+    if found is None:
+        return _fetch_remote(url)
+    if isinstance(found, ValueError):
+        raise ValueError(str(found))
+    return found
+
+
+def _file_entry(item: Any, fetched: Fetched | None = None) -> dict:
     """One entry of a file value. New contents are kept under "_pending" until the task is saved."""
     if not isinstance(item, dict):
         raise ValueError("must be a list of files")
@@ -233,7 +268,7 @@ def _file_entry(item: Any) -> dict:
         filename = _clean_filename(item.get("filename"))
         content_type = _clean_content_type(item.get("contentType"))
     elif "remoteUrl" in item:
-        content, remote_type = _fetch_remote(item["remoteUrl"])
+        content, remote_type = _remote_contents(item["remoteUrl"], fetched)
         name = item.get("filename") or unquote(urlsplit(item["remoteUrl"]).path.rsplit("/", 1)[-1]) or "download"
         filename = _clean_filename(name)
         content_type = _clean_content_type(item.get("contentType") or remote_type or None)
@@ -257,11 +292,14 @@ def _file_entry(item: Any) -> dict:
     }
 
 
-def field_from_json(field: Field, value: Any, *, flow: Flow, members: dict[str, int] | None = None) -> Any:
+def field_from_json(
+    field: Field, value: Any, *, flow: Flow, members: dict[str, int] | None = None, fetched: Fetched | None = None
+) -> Any:
     """API JSON value -> stored value; raises ValueError(reason). None means "clear the value".
 
     `members` (email -> user id, see flow_member_emails) saves a query per person value when
-    many values are checked at once.
+    many values are checked at once. `fetched` (see remote_files_fetch) holds the files of
+    remoteUrl entries fetched beforehand; a URL missing from it is fetched now.
     """
     if is_empty(value) and not (field.type == T.CHECKBOX and value is False):
         return None
@@ -317,7 +355,7 @@ def field_from_json(field: Field, value: Any, *, flow: Flow, members: dict[str, 
         items = value if isinstance(value, list) else [value]
         if len(items) > FILES_PER_FIELD_MAX:
             raise ValueError(f"at most {FILES_PER_FIELD_MAX} files")
-        return [_file_entry(item) for item in items]
+        return [_file_entry(item, fetched) for item in items]
     if kind == T.EMAIL:
         return _email(value)
     if kind == T.URL:

@@ -55,9 +55,19 @@ class ApiCall(StepType):
             detail = http.excerpt(response.text().strip(), secrets)
             message = f"the API answered {response.status_code}" + (f": {detail}" if detail else "")
             raise StepFailed(message, request=request_record, response=record)
+        if response.truncated:
+            # A cut answer may have carried a "task" object we cannot see: passing it as read would
+            # silently drop the update the API asked for.
+            raise StepFailed(
+                f"the API answered with more than the {len(response.body)}-byte response limit, so the answer "
+                "could not be read in full; "
+                "the task was not changed",
+                request=request_record,
+                response=record,
+            )
         answer = response.json()
         changes = answer.get("task") if isinstance(answer, dict) else None
-        if changes is None or response.truncated:
+        if changes is None:
             return StepResult(request=request_record, response=record)
         if not isinstance(changes, dict):
             raise StepFailed('the answer\'s "task" must be a JSON object', request=request_record, response=record)

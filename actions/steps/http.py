@@ -126,6 +126,8 @@ def signed_send(
     try:
         secrets = secret_values(headers) + list(extra_secrets or [])
         out_headers = {h["name"]: decrypt(h["value"]) for h in headers}
+        # The flow reads its signing secret in clear; one still encrypted here could not be read.
+        signing_secret = decrypt(signing_secret)
     except SecretUnreadable as exc:
         raise StepFailed(str(exc))
     out_headers["Content-Type"] = "application/json"

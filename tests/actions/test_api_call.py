@@ -247,3 +247,39 @@ def test_each_step_records_outcome_and_timing(seed, receiver, api):
     for step in data["steps"]:
         assert step["status"] == "success" and step["attempts"] == 1 and step["duration_ms"] >= 0
         assert step["started_at"] and step["finished_at"]
+
+
+def task_answer_of_size(size: int) -> bytes:
+    """A 2xx answer carrying a task change, padded with spaces (still valid JSON) to `size` bytes."""
+    body = json.dumps({"task": {"Company Name": "Changed by the API"}}).encode()
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def test_an_answer_over_the_size_limit_fails_alerts_and_changes_nothing(seed, receiver, api, settings):
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 2048
+    receiver.set_response(status=200, body=task_answer_of_size(5000), headers={"Content-Type": "application/json"})
+    action = seed.action("Check", [{"type": "api_call", "config": {"url": receiver.url}}])
+    before = task_to_json(task=seed.task)
+    client = api(seed.world.flow_member)
+    response = client.post("/api/flows/acme/sales/executions", {"task_id": "42", "action_id": action.pk}, format="json")
+    assert response.status_code == 201
+    run_execute(response.json()["id"])
+    data = client.get(f"/api/flows/acme/sales/executions/{response.json()['id']}").json()
+    assert data["status"] == "Fail"
+    [error] = data["errors"]
+    assert "Step 1 (API Call) failed" in error and "2048-byte response limit" in error
+    assert "the task was not changed" in error
+    assert task_to_json(task=Task.objects.get(pk=seed.task.pk)) == before
+    step = Run.objects.get(pk=response.json()["id"]).step_runs.get()
+    assert step.status == "fail" and step.response["truncated"] is True and step.response["status_code"] == 200
+    note = Notification.objects.get(user=seed.world.flow_member, kind="action_failed")
+    assert "2048-byte response limit" in note.message
+
+
+def test_an_answer_exactly_at_the_size_limit_is_read_and_merged(seed, receiver, settings):
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 2048
+    receiver.set_response(status=200, body=task_answer_of_size(2048), headers={"Content-Type": "application/json"})
+    action = seed.action("Check", [{"type": "api_call", "config": {"url": receiver.url}}])
+    run = perform(seed, action)
+    assert run.status == Run.Status.SUCCESS, run.errors
+    assert task_to_json(task=Task.objects.get(pk=seed.task.pk))["Company Name"] == "Changed by the API"

@@ -1,10 +1,16 @@
 import base64
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
+from django.db import transaction
 
 from flows.models import Field
 from tasks.models import Task
-from tests.factories import FieldFactory
+from tests.factories import FieldFactory, make_task, token_for
+from tests.receivers import Receiver, Reply
 from tests.tasks.conftest import SALES
 
 pytestmark = pytest.mark.django_db
@@ -19,13 +25,18 @@ def contract(world):
     return FieldFactory(flow=world.flow, name="Contract", type=Field.Type.FILE)
 
 
-def test_upload_by_base64contents(world, api, contract, media_root):
+def test_upload_by_base64contents(world, api, contract, media_root, django_capture_on_commit_callbacks):
     client = api(world.admin)
-    response = client.post(
-        f"{SALES}/tasks",
-        {"Contract": [{"filename": "deal.pdf", "contentType": "application/pdf", "base64contents": b64(b"%PDF-1")}]},
-        format="json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # blobs are stored once the write commits
+        response = client.post(
+            f"{SALES}/tasks",
+            {
+                "Contract": [
+                    {"filename": "deal.pdf", "contentType": "application/pdf", "base64contents": b64(b"%PDF-1")}
+                ]
+            },
+            format="json",
+        )
     assert response.status_code == 201, response.json()
     [item] = response.json()["Contract"]
     assert set(item) == {"blobId", "contentType", "filename"}
@@ -101,9 +112,12 @@ def files_server(settings):
         yield receiver
 
 
-def test_upload_by_remote_url_goes_through_the_outbound_boundary(world, api, contract, files_server, media_root):
+def test_upload_by_remote_url_goes_through_the_outbound_boundary(
+    world, api, contract, files_server, media_root, django_capture_on_commit_callbacks
+):
     url = files_server.url_for("/docs/report%201.txt")
-    response = api(world.admin).post(f"{SALES}/tasks", {"Contract": [{"remoteUrl": url}]}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(world.admin).post(f"{SALES}/tasks", {"Contract": [{"remoteUrl": url}]}, format="json")
     assert response.status_code == 201, response.json()
     [item] = response.json()["Contract"]
     assert item["filename"] == "report 1.txt"
@@ -144,3 +158,80 @@ def test_remote_url_must_be_http(world, api, contract):
     )
     assert response.status_code == 422
     assert response.json() == {"errors": {"Contract": ["remoteUrl must be an http(s) URL"]}}
+
+
+def stored_blobs(media_root) -> list:
+    blobs = media_root / "blobs"
+    return sorted(p.name for p in blobs.iterdir()) if blobs.exists() else []
+
+
+def test_a_write_that_fails_validation_after_the_fetch_stores_no_file(
+    world, api, contract, files_server, media_root, django_capture_on_commit_callbacks
+):
+    FieldFactory(flow=world.flow, name="Employees", type=Field.Type.NUMBER)
+    task = make_task(world.flow, world.admin)
+    url = files_server.url_for("/report.txt")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(world.admin).patch(
+            f"{SALES}/tasks/{task.pk}", {"Contract": [{"remoteUrl": url}], "Employees": "many"}, format="json"
+        )
+    assert response.status_code == 422 and "Employees" in response.json()["errors"]
+    assert len(files_server.requests) == 1  # fetched, then refused
+    assert stored_blobs(media_root) == []
+
+
+def test_a_write_that_rolls_back_leaves_no_file(world, api, contract, files_server, media_root):
+    task = make_task(world.flow, world.admin)
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        response = api(world.admin).patch(
+            f"{SALES}/tasks/{task.pk}", {"Contract": [{"remoteUrl": files_server.url_for("/a.txt")}]}, format="json"
+        )
+        assert response.status_code == 200 and len(response.json()["Contract"]) == 1
+        raise Undo  # e.g. a later step of the same transaction failed
+    assert stored_blobs(media_root) == []
+    assert str(contract.pk) not in Task.objects.get(pk=task.pk).data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_remote_file_does_not_hold_the_task_for_other_writers(live_server, world, media_root, settings):
+    """The fetch happens before the write locks the task: another write to the same task goes through
+    while the file server is still answering. A fetch inside the write's transaction would make the
+    second write wait: on the task's row lock on PostgreSQL, on the write lock that SQLite's
+    IMMEDIATE transactions take."""
+    contract = FieldFactory(flow=world.flow, name="Contract", type=Field.Type.FILE)
+    note = FieldFactory(flow=world.flow, name="Note")
+    task = make_task(world.flow, world.admin)
+    release = threading.Event()
+
+    def slow_file(req):
+        release.wait(20)
+        return Reply(200, b"slow bytes", headers={"Content-Type": "text/plain"})
+
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    url = f"{live_server.url}{SALES}/tasks/{task.pk}"
+    headers = {"Authorization": f"Bearer {token_for(world.admin)}"}
+    with Receiver(handler=slow_file) as receiver, ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            upload = pool.submit(
+                requests.patch,
+                url,
+                json={"Contract": [{"remoteUrl": receiver.url_for("/slow.txt")}]},
+                headers=headers,
+                timeout=30,
+            )
+            receiver.wait_for_requests(1)  # the upload is now waiting for the file
+            started = time.monotonic()
+            other = requests.patch(url, json={"Note": "written meanwhile"}, headers=headers, timeout=10)
+            assert other.status_code == 200 and other.json()["Note"] == "written meanwhile"
+            assert time.monotonic() - started < 5 and not upload.done()
+        finally:
+            release.set()
+        assert upload.result().status_code == 200
+    data = Task.objects.get(pk=task.pk).data
+    assert data[str(note.pk)] == "written meanwhile"
+    [item] = data[str(contract.pk)]
+    assert (media_root / "blobs" / item["blobId"]).read_bytes() == b"slow bytes"  # stored after commit

@@ -3,15 +3,19 @@ against a fake Twilio API on loopback."""
 
 import base64
 import json
+import logging
 from urllib.parse import parse_qs
 
 import pytest
 from django.core import mail
+from django.db import connection
 
 from actions.models import Run
 from flows.models import FlowMembership
+from flowsite.secrets import encrypt
 from tasks.models import Notification
 from tasks.services import task_set_assignee
+from tests.database import database_text
 from tests.receivers import Receiver, Reply, reset_connection
 from tests.workflows.conftest import run_workflow, step_error
 
@@ -200,4 +204,45 @@ def test_a_field_that_is_no_phone_number_fails_before_calling_twilio(crm, twilio
     lead = crm.lead(Phone="")
     run = run_workflow(lead, [{"actionType": "send_sms", "config": {"to": "{{trigger.phone}}", "body": "x"}}])
     assert run.status == Run.Status.FAIL and "is not a phone number" in step_error(run)
+    assert not twilio.receiver.requests
+
+
+def test_the_organization_token_is_stored_encrypted_and_kept_out_of_records_logs_and_answers(crm, twilio, caplog, api):
+    caplog.set_level(logging.DEBUG)
+    org_sid, org_token = "AC" + "3" * 32, "org-twilio-token-kept-secret"
+    crm.org.twilio_account_sid, crm.org.twilio_auth_token = org_sid, org_token
+    crm.org.twilio_from_number = "+15559998888"
+    crm.org.save()
+    assert org_token not in database_text()
+
+    sent = run_workflow(crm.lead(), [{"actionType": "send_sms", "config": {"to": "+15557654321", "body": "x"}}])
+    assert sent.status == Run.Status.SUCCESS, step_error(sent)
+    [request] = twilio.receiver.wait_for_requests(1)
+    assert request.headers["Authorization"] == basic(org_sid, org_token)  # decrypted where it is used
+    twilio.error = {"code": 20003, "message": f"Authenticate with {org_token}", "status": 401}
+    failed = run_workflow(crm.lead(), [{"actionType": "send_whatsapp", "config": {"to": "+15557654321", "body": "x"}}])
+    assert failed.status == Run.Status.FAIL and "Authenticate with [redacted]" in step_error(failed)
+
+    client = api(crm.world.admin)
+    traces = [
+        database_text(),  # runs, step records, notifications, task events, the queue
+        caplog.text,
+        client.get(f"/api/workflows/runs/{sent.pk}").content.decode(),
+        client.get(f"/api/workflows/runs/{failed.pk}").content.decode(),
+    ]
+    assert all(org_token not in trace for trace in traces)
+
+
+def test_a_token_that_cannot_be_decrypted_fails_the_step_and_asks_for_it_again(crm, twilio, settings):
+    crm.org.twilio_account_sid = "AC" + "4" * 32
+    crm.org.save()
+    original = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-key-that-was-rotated-away-long-ago"
+    unreadable = encrypt("old-token")
+    settings.SECRET_KEY = original
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE flows_organization SET twilio_auth_token = %s WHERE id = %s", [unreadable, crm.org.pk])
+    run = run_workflow(crm.lead(), [{"actionType": "send_sms", "config": {"to": "+15557654321", "body": "x"}}])
+    assert run.status == Run.Status.FAIL
+    assert "the organization's Twilio auth token cannot be read; enter it again" in step_error(run)
     assert not twilio.receiver.requests

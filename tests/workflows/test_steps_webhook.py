@@ -192,3 +192,14 @@ def test_connection_refused_is_retried(crm):
     run = run_to_end(start_workflow(crm.lead(), hook(url, maxAttempts=2)))
     assert run.status == Run.Status.FAIL
     assert step_error(run).startswith("gave up after 2 attempts")
+
+
+def test_an_answer_over_the_size_limit_still_succeeds_and_the_record_says_it_was_cut(crm, receiver, settings, api):
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 1024
+    receiver.set_response(status=200, body=b'{"ok": "' + b"x" * 5000 + b'"}', headers={"Content-Type": "text/plain"})
+    run = run_workflow(crm.lead(), hook(receiver.url_for("/hooks/big")))
+    assert run.status == Run.Status.SUCCESS, step_error(run)
+    data = api(crm.world.admin).get(f"/api/workflows/runs/{run.pk}").json()
+    [step] = data["steps"]
+    assert step["status"] == "success" and step["outcome"] == {"status_code": 200, "attempts": 1}
+    assert step["response"]["truncated"] is True and step["response"]["status_code"] == 200

@@ -1,0 +1,71 @@
+"""Secret header values of webhook actions at rest, top-level and nested in branches: set through
+the Workflows API or the workflow editor, then every table is read with raw SQL and searched for
+the clear value."""
+
+import pytest
+
+from tests.database import database_text
+from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
+from tests.workflows.test_pages import client_for, full_form
+from workflows.models import Workflow
+
+pytestmark = pytest.mark.django_db
+
+
+def webhook(secret: str) -> dict:
+    headers = [{"name": "X-Hook-Key", "value": secret, "secret": True}]
+    return {"actionType": "webhook", "config": {"url": "https://hooks.example.com/x", "headers": headers}}
+
+
+def test_webhook_secrets_set_through_the_api_incl_nested_branch_actions_are_encrypted(crm, api):
+    branch = {
+        "actionType": "branch",
+        "config": {
+            "logic": "AND",
+            "conditions": [{"field": "Source", "operator": "equals", "value": "website"}],
+            "then": [webhook("api-nested-then-4")],
+            "else": [webhook("api-nested-else-5")],
+        },
+    }
+    body = {
+        "name": "Hooks",
+        "triggerModule": "leads",
+        "triggerType": "lead_created",
+        "isActive": False,
+        "actions": [webhook("api-top-level-6"), branch],
+    }
+    client = api(crm.world.admin)
+    response = client.post("/api/workflows", body, format="json")
+    assert response.status_code == 201, response.json()
+    answer = response.content.decode()
+    secrets = ["api-nested-then-4", "api-nested-else-5", "api-top-level-6"]
+    assert not any(secret in answer for secret in secrets)
+    # A resave with the masks the API answered keeps the secrets and writes a new version.
+    saved = response.json()
+    put = client.put(f"/api/workflows/{saved['id']}", {"actions": saved["actions"]}, format="json")
+    assert put.status_code == 200, put.json()
+    rows = database_text()
+    assert not any(secret in rows for secret in secrets)
+    branch_config = Workflow.objects.get(pk=saved["id"]).actions.get(action_type="branch").config
+    assert branch_config["then"][0]["config"]["headers"][0]["value"].startswith("enc:")
+
+
+def test_webhook_secrets_set_in_the_editor_incl_nested_branch_actions_are_encrypted(crm):
+    form = full_form(crm)
+    form.update(
+        {
+            "actions[0].config.then[2].actionType": "webhook",
+            "actions[0].config.then[2].config.url": "https://hooks.example.com/nested",
+            "actions[0].config.then[2].config.method": "POST",
+            "actions[0].config.then[2].config.headers[0].name": "X-Nested-Key",
+            "actions[0].config.then[2].config.headers[0].value": "editor-nested-7",
+            "actions[0].config.then[2].config.headers[0].secret:bool": ["0", "1"],
+        }
+    )
+    response = client_for(crm.world.admin).post("/organizations/acme/workflows/new", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    workflow = Workflow.objects.get(name="Route web leads")
+    nested = workflow.actions.get(action_type="branch").config["then"][2]
+    assert nested["actionType"] == "webhook" and nested["config"]["headers"][0]["secret"] is True
+    rows = database_text()
+    assert "top-secret-token" not in rows and "editor-nested-7" not in rows
