@@ -14,7 +14,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 @admin.register(TaskEvent)
 class TaskEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "flow", "task_ref", "kind", "source", "actor", "depth", "created_at"]
+    list_display = ["id", "flow", "task_ref", "kind", "source", "actor", "depth", "created_at", "dispatched_at"]
     list_filter = ["kind", "source"]
     search_fields = ["task_ref", "flow__name", "actor__email"]
     raw_id_fields = ["flow", "task", "actor"]
