@@ -4,6 +4,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -20,8 +21,16 @@ def run_wake(run_id: int) -> None:
 
 
 _sweeper_started = threading.Event()
-# Overdue tasks are looked for once a minute per worker process.
-OVERDUE_EVERY = 60.0
+
+# Sweeps of the apps above actions, run by every worker's sweeper thread: (sweep, every seconds or
+# None for every sweep). They register in their AppConfig.ready(), since actions must not import them.
+SWEEPS: list[tuple[Callable[[], object], float | None]] = []
+
+
+def sweep_register(*, sweep: Callable[[], object], every: float | None = None) -> None:
+    """Run `sweep()` in each worker's sweeper thread every `every` seconds (None: with each sweep)."""
+    if all(registered is not sweep for registered, _every in SWEEPS):
+        SWEEPS.append((sweep, every))
 
 
 def start_sweeper(**kwargs) -> None:
@@ -37,23 +46,26 @@ def start_sweeper(**kwargs) -> None:
 
 
 def _sweep_forever(interval: float) -> None:
-    from workflows.jobs import overdue_sweep
-
     # Spread the workers' sweeps over the interval instead of all at once.
     time.sleep(random.uniform(0, interval))
-    next_overdue = time.monotonic() + random.uniform(0, OVERDUE_EVERY)
+    # Sweeps with a period of their own start at a random point of it, for the same reason.
+    next_at = [time.monotonic() + random.uniform(0, every or 0) for _sweep, every in SWEEPS]
     while True:
         pause = interval
         try:
             run_sweep()
-            if time.monotonic() >= next_overdue:
-                next_overdue = time.monotonic() + OVERDUE_EVERY
-                overdue_sweep()
             # Wake for the next wait that falls due before the next regular sweep, so a quiet
             # system rings it on time instead of up to a whole interval late.
             pause = min(interval, max(0.01, run_next_wake_in()))
         except Exception:  # the database may be down for a while; keep trying
             logger.warning("sweep failed; retrying", exc_info=True)
-        finally:
-            close_old_connections()
+        for index, (sweep, every) in enumerate(SWEEPS):
+            if time.monotonic() < next_at[index]:
+                continue
+            next_at[index] = time.monotonic() + (every or 0)
+            try:
+                sweep()
+            except Exception:  # one sweep's failure must not stop the others
+                logger.warning("%s failed; retrying", getattr(sweep, "__name__", sweep), exc_info=True)
+        close_old_connections()
         time.sleep(pause)

@@ -15,7 +15,7 @@ class TaskAdmin(FlowReadableAdmin):
 
 @admin.register(TaskEvent)
 class TaskEventAdmin(FlowReadableAdmin):
-    list_display = ["id", "flow", "task_ref", "kind", "source", "actor", "depth", "created_at"]
+    list_display = ["id", "flow", "task_ref", "kind", "source", "actor", "depth", "created_at", "dispatched_at"]
     list_filter = ["kind", "source"]
     search_fields = ["task_ref", "flow__name", "actor__email"]
     raw_id_fields = ["flow", "task", "actor"]

@@ -49,9 +49,18 @@ class TaskEvent(models.Model):
     # How many workflow runs deep this change is; bounds workflow chains.
     depth = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The events are the workflows' outbox: a write records them and nothing more; a worker
+    # dispatches them in order and sets this in the transaction that starts their runs.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Why matching this event failed (the event is still dispatched, so later ones are not held up).
+    dispatch_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The dispatcher's queue: only the undispatched few, however long the history grows.
+            models.Index(fields=["id"], condition=models.Q(dispatched_at__isnull=True), name="taskevent_undispatched"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} task {self.task_ref}"

@@ -6,6 +6,7 @@ workflow), so each change is validated the same way and leaves one TaskEvent.
 
 import logging
 import re
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -234,11 +235,22 @@ def task_validate(*, flow: Flow, data: dict, task: Task | None = None, partial: 
 # --- history -----------------------------------------------------------------------------------
 
 
-def _dispatch(events: list[TaskEvent]) -> None:
-    # Imported at call time: workflows builds on tasks, so tasks must not import it at load time.
-    from workflows import dispatch
+# Called with no arguments after each commit that recorded task events. The apps above tasks
+# register here in their AppConfig.ready() (tasks must not import them): the workflows app rings its
+# dispatch worker. A hook only rings a doorbell; the events themselves wait in the table (their
+# dispatched_at unset) for a worker, so a process that dies before its hooks run loses nothing.
+EVENTS_RECORDED_HOOKS: list[Callable[[], None]] = []
 
-    dispatch.task_events_recorded(events)
+
+def task_events_subscribe(*, hook: Callable[[], None]) -> None:
+    """Call `hook` after every commit that recorded task events (once per registration)."""
+    if hook not in EVENTS_RECORDED_HOOKS:
+        EVENTS_RECORDED_HOOKS.append(hook)
+
+
+def _events_committed() -> None:
+    for hook in list(EVENTS_RECORDED_HOOKS):
+        hook()
 
 
 def _check_source(source: str) -> None:
@@ -249,7 +261,8 @@ def _check_source(source: str) -> None:
 def task_events_record(
     *, flow: Flow, items: list[tuple[Task, str, dict]], actor: User | None, source: str, depth: int = 0
 ) -> list[TaskEvent]:
-    """Record (task, kind, changes) events in one insert and hand each to the workflows after commit."""
+    """Record (task, kind, changes) events in one insert, in the caller's transaction. The events
+    are the workflows' outbox: nothing is matched here; after commit the subscribers' doorbells ring."""
     _check_source(source)
     events = TaskEvent.objects.bulk_create(
         [
@@ -266,8 +279,9 @@ def task_events_record(
             for task, kind, changes in items
         ]
     )
-    # bulk_create returns ids on the supported backends (PostgreSQL, SQLite 3.35+).
-    transaction.on_commit(partial(_dispatch, events))
+    # robust: the write has committed by then, and a doorbell that fails must not turn it into an
+    # error (the worker's sweep finds events nobody rang for).
+    transaction.on_commit(_events_committed, robust=True)
     return events
 
 

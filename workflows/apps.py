@@ -9,3 +9,15 @@ class WorkflowsConfig(AppConfig):
         # higher app registers with the lower one, which never imports it. Here, not at the top:
         # apps.py loads before the models.
         import workflows.steps  # noqa: F401
+
+        # The apps below must not import workflows: workflows registers with them instead.
+        from actions.jobs import sweep_register
+        from tasks.services import task_events_subscribe
+        from workflows.dispatch import events_enqueue
+        from workflows.jobs import events_sweep, overdue_sweep
+
+        # A task write rings the dispatcher after commit; it never matches workflows itself.
+        task_events_subscribe(hook=events_enqueue)
+        sweep_register(sweep=events_sweep)
+        # Overdue tasks are looked for once a minute per worker process.
+        sweep_register(sweep=overdue_sweep, every=60.0)

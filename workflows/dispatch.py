@@ -1,17 +1,26 @@
 """From task events to workflow runs: match the event against active workflows' triggers and
 filters, and start a run for each match. Bounded: a change made by a workflow run is one link
-deeper than its trigger, and past MAX_WORKFLOW_DEPTH no run starts (a failed run says why)."""
+deeper than its trigger, and past MAX_WORKFLOW_DEPTH no run starts (a failed run says why).
+
+Task events are an outbox. A write records its events in its own transaction and, after commit, only
+rings a doorbell (`events_enqueue`, hooked into tasks in WorkflowsConfig.ready()). Workers take
+undispatched events in batches (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transactions take one
+writer at a time), match them, and create the runs in the transaction that marks the events
+dispatched: an event yields its runs exactly once, whatever process dies when, and the sweeper
+finds events whose doorbell never rang."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actions.engine import run_build, runs_create
+from actions.engine import _queue, run_build, runs_create
 from actions.models import Run
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
@@ -58,13 +67,144 @@ def program_for(workflow: Workflow) -> list[dict]:
     ]
 
 
-def task_events_recorded(events: list[TaskEvent]) -> None:
-    """Called once after the transaction that recorded `events` commits. The events come as
-    recorded, with the flow and task objects the write used, so nothing is read back before
-    matching; a bulk change's events are matched together (see fire_many)."""
+# ---------------------------------------------------------------- the outbox
+
+# A doorbell's job dispatches for at most this long, then rings for another job to go on: a
+# django-q2 job must end well inside the cluster's timeout.
+DISPATCH_SECONDS = 5.0
+# Rounds in a row that found only events whose task has an earlier event held by another worker,
+# before this worker leaves them to that worker (which goes on after its commit) or to the sweeper.
+HELD_ROUNDS = 5
+# Errors that say the database, not the event, is the trouble: the batch is rolled back and retried.
+_DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+def events_enqueue() -> None:
+    """Ring the dispatcher's doorbell: a job that dispatches pending events. It carries no
+    arguments (the events are in the table) and losing it is harmless: the sweeper dispatches
+    events nobody rang for."""
+    from django_q.tasks import async_task
+
+    try:
+        # The process's one broker, shared with the run engine's doorbells.
+        async_task("workflows.jobs.events_dispatch_job", task_name="dispatch-events", save=False, broker=_queue())
+    except Exception:  # the broker may be down; the events are safe in the database
+        logger.warning("could not ring for task events; the sweeper will dispatch them", exc_info=True)
+
+
+def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | None = None) -> int:
+    """Dispatch undispatched task events to the workflows, oldest first, a batch per transaction,
+    until none is left that this worker may take or the budget is spent (then another job is rung
+    to go on). Returns how many events were dispatched."""
+    batch = batch or int(getattr(settings, "EVENT_DISPATCH_BATCH", 200))
+    deadline = time.monotonic() + budget_seconds
+    done = held = 0
+    while True:
+        if time.monotonic() >= deadline:
+            events_enqueue()  # out of time, not necessarily out of work
+            return done
+        taken, waiting = _dispatch_batch(limit=batch)
+        done += taken
+        if taken:
+            held = 0
+        elif not waiting:
+            return done
+        else:
+            # Every event this worker could take waits for an earlier event of its task that
+            # another worker holds: give it a moment to commit.
+            held += 1
+            if held >= HELD_ROUNDS:
+                return done
+            time.sleep(0.01 * held)
+
+
+def _dispatch_batch(*, limit: int) -> tuple[int, int]:
+    """One transaction: take up to `limit` undispatched events, start the runs of those that may go
+    now, mark them dispatched. Returns (dispatched, held back for their task's earlier event)."""
+    with transaction.atomic():
+        claimed = list(
+            TaskEvent.objects.select_for_update(skip_locked=True)
+            .filter(dispatched_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "task_ref")[:limit]
+        )
+        if not claimed:
+            return 0, 0
+        ready = _in_task_order(claimed)
+        if ready:
+            events = list(
+                TaskEvent.objects.filter(pk__in=ready)
+                .select_related("flow__organization", "task__stage", "task__assignee")
+                .order_by("id")
+            )
+            failed = _start_runs(events)
+            marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
+                dispatched_at=timezone.now()
+            )
+            if marked != len(ready):  # the rows are ours (locked, or SQLite's one writer): never happens
+                raise RuntimeError(f"task events dispatched twice: {marked} of {len(ready)} still pending")
+            for event_id, reason in failed.items():
+                TaskEvent.objects.filter(pk=event_id).update(dispatch_error=reason)
+    return len(ready), len(claimed) - len(ready)
+
+
+def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
+    """The claimed events that may be dispatched now: per task, those before the first of its
+    undispatched events that this worker did not claim (another worker holds it). So a later event's
+    runs are never created before an earlier event's, however many workers dispatch at once. (Events
+    of one task commit in id order: every write locks the task's row.)"""
+    mine = {event_id for event_id, _task in claimed}
+    pending = (
+        TaskEvent.objects.filter(
+            dispatched_at__isnull=True,
+            task_ref__in={task for _event, task in claimed},
+            id__lte=max(mine),
+        )
+        .order_by("id")
+        .values_list("id", "task_ref")
+    )
+    blocked: set[int] = set()
+    ready = []
+    for event_id, task in pending:
+        if task in blocked:
+            continue
+        if event_id in mine:
+            ready.append(event_id)
+        else:
+            blocked.add(task)
+    return ready
+
+
+def _start_runs(events: list[TaskEvent]) -> dict[int, str]:
+    """Start the runs the events' matches call for, a batch's together (see fire_many). Returns
+    {event id: why matching it failed}: a failing event is dispatched with its reason, and must not
+    hold up the others (nor, since it counts as dispatched, its task's later events)."""
+    failed: dict[int, str] = {}
+    try:
+        with transaction.atomic():
+            _fire_events(events, failed)
+        return failed
+    except _DATABASE_DOWN:
+        raise
+    except Exception:
+        logger.warning("dispatching %s task events together failed; one at a time now", len(events), exc_info=True)
+    failed = {}
+    for event in events:
+        try:
+            with transaction.atomic():
+                _fire_events([event], failed)
+        except _DATABASE_DOWN:
+            raise
+        except Exception as exc:
+            logger.exception("task event %s could not be dispatched", event.pk)
+            failed[event.pk] = f"Dispatching this event failed: {type(exc).__name__}: {exc}"
+    return failed
+
+
+def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> None:
     matches = [match for match in map(_triggered, events) if match is not None]
     if matches:
-        fire_many(matches)
+        fire_many(matches, failed=failed)
 
 
 def _triggered(event: TaskEvent) -> tuple | None:
@@ -101,10 +241,16 @@ def fire(*, task: Task, trigger_types: list[str], context: dict[str, Any], depth
     return fire_many([(task, trigger_types, context, depth)])
 
 
-def fire_many(items: list[tuple[Task, list[str], dict[str, Any], int]]) -> list[Run]:
+def fire_many(
+    items: list[tuple[Task, list[str], dict[str, Any], int]], *, failed: dict[int, str] | None = None
+) -> list[Run]:
     """`fire` for many (task, trigger types, context, depth) at once: a flow's active workflows and
     fields are read once for all its items and the runs are inserted together, so an import or a
-    bulk change of thousands of tasks starts its runs in a few statements, in the items' order."""
+    bulk change of thousands of tasks starts its runs in a few statements, in the items' order.
+
+    A workflow whose filters cannot be evaluated gets a failed run saying why (its owner sees it
+    with the workflow's runs) and the others go on; `failed`, when given, collects the reasons by
+    the item's event id."""
     by_flow: dict[str, list] = {}
     for item in items:
         by_flow.setdefault(item[0].flow_id, []).append(item)
@@ -130,15 +276,37 @@ def fire_many(items: list[tuple[Task, list[str], dict[str, Any], int]]) -> list[
             values = {**task_to_json(task=task, fields=fields), **context.get("new", {})}
             old_values = {**values, **context.get("old", {})}
             for workflow in workflows:
-                if workflow.trigger_type not in trigger_types or not evaluate(
-                    workflow.trigger_filters,
-                    values=values,
-                    field_types=field_types,
-                    old_values=old_values,
-                    changed=context.get("changed"),
-                ):
+                if workflow.trigger_type not in trigger_types:
                     continue
                 run_context = {**context, "event": {**context.get("event", {}), "type": workflow.trigger_type}}
+                try:
+                    matched = evaluate(
+                        workflow.trigger_filters,
+                        values=values,
+                        field_types=field_types,
+                        old_values=old_values,
+                        changed=context.get("changed"),
+                    )
+                except Exception as exc:
+                    reason = f"matching its filters failed: {type(exc).__name__}: {exc}"
+                    logger.exception("workflow %s not started for task %s: %s", workflow.pk, task.pk, reason)
+                    new_runs.append(
+                        _not_started(
+                            workflow=workflow,
+                            task=task,
+                            context=run_context,
+                            depth=depth,
+                            error=f"Not started: {reason}",
+                        )
+                    )
+                    if failed is not None and context.get("event", {}).get("id") is not None:
+                        event_id = context["event"]["id"]
+                        failed[event_id] = "; ".join(
+                            filter(None, [failed.get(event_id), f'Workflow "{workflow.name}": {reason}'])
+                        )
+                    continue
+                if not matched:
+                    continue
                 if depth >= max_depth():
                     new_runs.append(_stopped_chain(workflow=workflow, task=task, context=run_context, depth=depth))
                     continue
@@ -162,8 +330,19 @@ def fire_many(items: list[tuple[Task, list[str], dict[str, Any], int]]) -> list[
 
 
 def _stopped_chain(*, workflow: Workflow, task: Task, context: dict, depth: int) -> Run:
-    """A run that ends before it starts, saying why: it is recorded with the others."""
     logger.warning("workflow %s not started for task %s: chain depth %s", workflow.pk, task.pk, depth)
+    return _not_started(
+        workflow=workflow,
+        task=task,
+        context=context,
+        depth=depth,
+        error=f"Not started: this change was made {depth} workflow runs deep, the limit is {max_depth()} "
+        "(a workflow loop is likely).",
+    )
+
+
+def _not_started(*, workflow: Workflow, task: Task, context: dict, depth: int, error: str) -> Run:
+    """A run that ends before it starts, saying why: it is recorded with the others."""
     run = run_build(
         kind=Run.Kind.WORKFLOW,
         flow=task.flow,
@@ -176,9 +355,6 @@ def _stopped_chain(*, workflow: Workflow, task: Task, context: dict, depth: int)
         depth=depth,
     )
     run.status = Run.Status.FAIL
-    run.errors = [
-        f"Not started: this change was made {depth} workflow runs deep, the limit is {max_depth()} "
-        "(a workflow loop is likely)."
-    ]
+    run.errors = [error]
     run.finished_at = timezone.now()
     return run

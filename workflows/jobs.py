@@ -1,19 +1,39 @@
-"""Periodic workflow work: the overdue triggers."""
+"""Workflow work in the background: dispatching task events (the doorbell's job and the sweep for
+events nobody rang for) and the overdue triggers. The worker's sweeper runs the sweeps (registered
+in WorkflowsConfig.ready())."""
 
 from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from flows.models import Field, Flow
 from flowsite.names import normalize_name
-from tasks.models import Task, TaskLink
-from workflows.dispatch import fire
+from tasks.models import Task, TaskEvent, TaskLink
+from workflows.dispatch import events_dispatch, fire
 from workflows.models import OverdueMark, Workflow
 
 DUE_NAMES = {"duedate", "due", "deadline", "dueon", "dueat"}
+# The sweeper thread has runs to ring too: it dispatches for this long, then rings a job to go on.
+SWEEP_DISPATCH_SECONDS = 1.0
+
+
+def events_dispatch_job() -> None:
+    """The doorbell a task write rings after commit: dispatch pending task events."""
+    events_dispatch()
+
+
+def events_sweep(*, now: datetime.datetime | None = None) -> int:
+    """Dispatch task events left undispatched past the grace period: their doorbell was lost (the
+    web process died between its commit and ringing, or the broker was down). Returns how many."""
+    now = now or timezone.now()
+    grace = datetime.timedelta(seconds=float(getattr(settings, "EVENT_DISPATCH_GRACE_SECONDS", 2)))
+    if not TaskEvent.objects.filter(dispatched_at__isnull=True, created_at__lte=now - grace).exists():
+        return 0  # the usual case: one indexed read
+    return events_dispatch(budget_seconds=SWEEP_DISPATCH_SECONDS)
 
 
 def due_field(flow) -> Field | None:

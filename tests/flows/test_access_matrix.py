@@ -20,6 +20,7 @@ from tasks.services import task_create
 from tests.conftest import api_client
 from tests.factories import OrganizationFactory, UserFactory, add_flow_member, add_org_member, make_flow
 from tests.receivers import Receiver
+from tests.workflows.conftest import dispatch_events
 from workflows.models import Workflow
 from workflows.services import workflow_create
 
@@ -76,6 +77,7 @@ class Matrix:
     def build(self, capture) -> "Matrix":
         with capture(execute=True):
             self.task = task_create(flow=self.flow, actor=self.admin, data={"Code": self.secret})
+        dispatch_events()
         [self.workflow_run] = Run.objects.filter(workflow=self.workflow)
         self.workflow_run = run_execute(self.workflow_run.pk)
         self.action_run = run_execute(action_perform(action=self.action, task=self.task, actor=self.admin).pk)
@@ -279,6 +281,7 @@ def test_runs_of_an_organization_wide_workflow_show_each_person_only_their_tasks
     with django_capture_on_commit_callbacks(execute=True):
         task_create(flow=north, actor=admin, data={"Stage": "To Do"})
         task_create(flow=south, actor=admin, data={"Stage": "To Do"})
+    dispatch_events()
     runs = {run.flow_id: run_execute(run.pk) for run in Run.objects.filter(workflow=workflow)}
     assert set(runs) == {north.pk, south.pk}
 

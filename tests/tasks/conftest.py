@@ -1,6 +1,7 @@
 import pytest
 
 from flows.models import Field
+from tasks.models import TaskEvent
 from tests.factories import FieldFactory
 
 SALES = "/api/flows/acme/sales"
@@ -31,10 +32,15 @@ def sales(world):
 
 
 @pytest.fixture
-def dispatched(monkeypatch):
-    """Event ids handed to the workflows after commit."""
-    calls: list[int] = []
-    monkeypatch.setattr("workflows.dispatch.task_events_recorded", lambda events: calls.extend(e.pk for e in events))
+def rings(monkeypatch):
+    """The doorbells rung after commits that recorded task events: for each, the ids of the events
+    then waiting to be dispatched (the hooks the apps above registered are set aside)."""
+    calls: list[list[int]] = []
+
+    def hook() -> None:
+        calls.append(list(TaskEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)))
+
+    monkeypatch.setattr("tasks.services.EVENTS_RECORDED_HOOKS", [hook])
     return calls
 
 

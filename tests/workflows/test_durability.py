@@ -3,7 +3,7 @@
 import pytest
 
 from actions.models import Run
-from tasks.models import Task
+from tasks.models import Task, TaskEvent
 from tasks.services import task_create, task_to_json
 from tests.actions.test_worker import Cluster
 from tests.receivers import wait_until
@@ -42,3 +42,31 @@ def test_wait_survives_a_cluster_restart(crm):
     assert run.finished_at >= wake_at
     assert task_to_json(task=Task.objects.get(pk=task.pk))["Stage"] == "Contacted"
     assert [s.status for s in run.step_runs.order_by("id")] == ["success", "success"]
+
+
+def test_a_task_created_over_the_api_gets_its_workflow_run_by_the_worker(crm, api):
+    """`make run`'s path: the write only rings; the real worker dispatches the event and runs the run."""
+    client = api(crm.world.admin)
+    response = client.post(
+        "/api/workflows",
+        {
+            "name": "Qualify",
+            "triggerModule": "leads",
+            "triggerType": "lead_created",
+            "actions": [{"actionType": "move_to_stage", "config": {"stage": "Contacted"}}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    workers = Cluster().start()
+    try:
+        created = client.post(f"/api/flows/acme/{crm.leads.parameterized_name}/tasks", {}, format="json")
+        assert created.status_code == 201, created.json()
+        task_id = created.json()["id"]
+        assert wait_until(lambda: Run.objects.filter(task_id=task_id, status=Run.Status.SUCCESS).exists(), 60)
+    finally:
+        workers.stop()
+    [run] = Run.objects.filter(workflow_id=response.json()["id"])
+    assert run.task_id == task_id
+    assert TaskEvent.objects.get(task_id=task_id, kind="created").dispatched_at is not None
+    assert client.get(f"/api/flows/acme/{crm.leads.parameterized_name}/tasks/{task_id}").json()["Stage"] == "Contacted"

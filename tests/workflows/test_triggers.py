@@ -7,6 +7,7 @@ import pytest
 from actions.engine import run_execute
 from actions.models import Run
 from tasks.models import Task, TaskLink
+from tests.workflows.conftest import dispatch_events
 from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
 from workflows.jobs import overdue_sweep
 
@@ -67,15 +68,15 @@ def update(client, flow, task_id, data):
         ("projects", "project_created", "projects"),
     ],
 )
-def test_created(crm, api, client, django_capture_on_commit_callbacks, module, trigger, flow_attr):
+def test_created(crm, api, client, module, trigger, flow_attr):
     wf = workflow(api, crm.world.admin, module, trigger)
-    with django_capture_on_commit_callbacks(execute=True):
-        task = create(client, getattr(crm, flow_attr), {})
+    task = create(client, getattr(crm, flow_attr), {})
+    dispatch_events()
     [run] = runs_of(wf)
     assert run.task_id == task["id"] and run.context["event"]["type"] == trigger
 
 
-def test_filters_decide(crm, api, client, django_capture_on_commit_callbacks):
+def test_filters_decide(crm, api, client):
     wf = workflow(
         api,
         crm.world.admin,
@@ -83,9 +84,9 @@ def test_filters_decide(crm, api, client, django_capture_on_commit_callbacks):
         "lead_created",
         {"logic": "AND", "conditions": [{"field": "source", "operator": "equals", "value": "website"}]},
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        create(client, crm.leads, {"Source": "referral"})
-        create(client, crm.leads, {"Source": "Website"})
+    create(client, crm.leads, {"Source": "referral"})
+    create(client, crm.leads, {"Source": "Website"})
+    dispatch_events()
     assert len(runs_of(wf)) == 1
 
 
@@ -113,29 +114,31 @@ def test_filters_decide(crm, api, client, django_capture_on_commit_callbacks):
         ("opportunities", "opportunity_assigned", "opportunities", {"Assigned To": "flowie@example.com"}),
     ],
 )
-def test_changes(crm, api, client, django_capture_on_commit_callbacks, module, trigger, flow_attr, change):
+def test_changes(crm, api, client, module, trigger, flow_attr, change):
     flow = getattr(crm, flow_attr)
     task = create(client, flow, {})
+    dispatch_events()  # the creation was dispatched before the workflow existed
     wf = workflow(api, crm.world.admin, module, trigger)
-    with django_capture_on_commit_callbacks(execute=True):
-        update(client, flow, task["id"], change)
+    update(client, flow, task["id"], change)
+    dispatch_events()
     [run] = runs_of(wf)
     assert run.task_id == task["id"]
     assert run.context["changed"] == list(change)
 
 
-def test_unrelated_changes_do_not_fire(crm, api, client, django_capture_on_commit_callbacks):
+def test_unrelated_changes_do_not_fire(crm, api, client):
     task = create(client, crm.leads, {})
+    dispatch_events()  # the creation was dispatched before the workflows existed
     stage_wf = workflow(api, crm.world.admin, "leads", "lead_stage_changed")
     score_wf = workflow(api, crm.world.admin, "leads", "lead_score_changed")
     won_wf = workflow(api, crm.world.admin, "opportunities", "opportunity_won")
-    with django_capture_on_commit_callbacks(execute=True):
-        update(client, crm.leads, task["id"], {"Company Name": "Still new"})
-        update(client, crm.leads, task["id"], {"Assigned To": None})
+    update(client, crm.leads, task["id"], {"Company Name": "Still new"})
+    update(client, crm.leads, task["id"], {"Assigned To": None})
+    dispatch_events()
     assert runs_of(stage_wf) == runs_of(score_wf) == runs_of(won_wf) == []
 
 
-def test_change_operators_see_old_and_new(crm, api, client, django_capture_on_commit_callbacks):
+def test_change_operators_see_old_and_new(crm, api, client):
     task = create(client, crm.leads, {"Score": 10})
     wf = workflow(
         api,
@@ -150,24 +153,24 @@ def test_change_operators_see_old_and_new(crm, api, client, django_capture_on_co
             ],
         },
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        update(client, crm.leads, task["id"], {"Score": 30})
-        update(client, crm.leads, task["id"], {"Score": 10})
-        update(client, crm.leads, task["id"], {"Score": 90})
+    update(client, crm.leads, task["id"], {"Score": 30})
+    update(client, crm.leads, task["id"], {"Score": 10})
+    update(client, crm.leads, task["id"], {"Score": 90})
+    dispatch_events()
     [run] = runs_of(wf)
     assert run.context["old"] == {"Score": "10"}
 
 
-def test_inactive_workflows_and_other_flows_do_not_fire(crm, api, client, django_capture_on_commit_callbacks):
+def test_inactive_workflows_and_other_flows_do_not_fire(crm, api, client):
     wf = workflow(api, crm.world.admin, "leads", "lead_created")
     api(crm.world.admin).patch(f"/api/workflows/{wf}/toggle")
-    with django_capture_on_commit_callbacks(execute=True):
-        create(client, crm.leads, {})
-        create(client, crm.tasks, {})
+    create(client, crm.leads, {})
+    create(client, crm.tasks, {})
+    dispatch_events()
     assert runs_of(wf) == []
 
 
-def test_overdue_fires_once_per_due_date(crm, api, client, django_capture_on_commit_callbacks):
+def test_overdue_fires_once_per_due_date(crm, api, client):
     wf = workflow(api, crm.world.admin, "tasks", "task_overdue")
     project_wf = workflow(api, crm.world.admin, "projects", "project_task_overdue")
     yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
@@ -189,7 +192,7 @@ def test_overdue_fires_once_per_due_date(crm, api, client, django_capture_on_com
     assert len(runs_of(wf)) == 2
 
 
-def test_workflow_loops_are_bounded(crm, api, client, django_capture_on_commit_callbacks, settings):
+def test_workflow_loops_are_bounded(crm, api, client, settings):
     """A workflow that updates its own trigger's field would loop forever; the chain stops at
     MAX_WORKFLOW_DEPTH with a failed run saying why."""
     settings.MAX_WORKFLOW_DEPTH = 3
@@ -201,16 +204,16 @@ def test_workflow_loops_are_bounded(crm, api, client, django_capture_on_commit_c
         actions=[{"actionType": "update_data", "config": {"values": {"Company Name": "Loop"}}}],
     )
     task = create(client, crm.leads, {"Company Name": "Start", "Score": 1})
-    with django_capture_on_commit_callbacks(execute=True):
-        update(client, crm.leads, task["id"], {"Score": 2})
+    update(client, crm.leads, task["id"], {"Score": 2})
+    dispatch_events()
     # Each run's change is a new update event; alternate the value so every run changes something.
     for _ in range(10):
         pending = Run.objects.filter(workflow_id=wf, status=Run.Status.PENDING).order_by("pk").first()
         if pending is None:
             break
         Task.objects.filter(pk=task["id"]).update(data={})  # make the next run's update a real change
-        with django_capture_on_commit_callbacks(execute=True):
-            run_execute(pending.pk)
+        run_execute(pending.pk)
+        dispatch_events()
     runs = list(Run.objects.filter(workflow_id=wf).order_by("pk"))
     assert [r.depth for r in runs] == [0, 1, 2, 3]
     assert [r.status for r in runs] == ["success", "success", "success", "fail"]
@@ -218,8 +221,8 @@ def test_workflow_loops_are_bounded(crm, api, client, django_capture_on_commit_c
 
 
 def test_a_bulk_change_starts_its_runs_in_a_few_statements(crm, api, settings, django_capture_on_commit_callbacks):
-    """An import or a bulk change records many events in one commit: the workflows match them
-    together, with as many statements for eight tasks as for two, and start the runs in order."""
+    """An import or a bulk change records many events in one commit: the dispatcher matches them
+    together, with as many statements for eight tasks as for two, and starts the runs in order."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
@@ -231,13 +234,13 @@ def test_a_bulk_change_starts_its_runs_in_a_few_statements(crm, api, settings, d
     settings.RUN_DOORBELLS_PER_COMMIT = 1  # the rest are drained from the table (tests/actions/test_drain.py)
 
     def burst(count):
-        with CaptureQueriesContext(connection) as queries:
-            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-                tasks = Task.objects.bulk_create(
-                    [Task(flow=crm.leads, stage=new, data={}, tags=[]) for _ in range(count)]
-                )
-                items = [(task, TaskEvent.Kind.CREATED, {"Stage": [None, "New"]}) for task in tasks]
-                task_events_record(flow=crm.leads, items=items, actor=None, source="api")
+        with transaction.atomic():
+            tasks = Task.objects.bulk_create([Task(flow=crm.leads, stage=new, data={}, tags=[]) for _ in range(count)])
+            items = [(task, TaskEvent.Kind.CREATED, {"Stage": [None, "New"]}) for task in tasks]
+            task_events_record(flow=crm.leads, items=items, actor=None, source="api")
+        # The dispatch, with the doorbells of the runs it starts.
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            assert dispatch_events() == count
         return tasks, len(queries)
 
     _, two = burst(2)
