@@ -2,6 +2,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from actions.models import Action, Run, Step, StepRun
+from actions.steps.base import StepConfigError, get_step_type
 from flows.models import Flow
 
 
@@ -42,3 +43,70 @@ def run_get(*, flow: Flow, run_id) -> Run:
     if run is None:
         raise Http404
     return run
+
+
+UNFINISHED = (Run.Status.PENDING, Run.Status.RUNNING, Run.Status.WAITING)
+ENDED_STEP = (StepRun.Status.SUCCESS, StepRun.Status.FAIL, StepRun.Status.SKIPPED)
+
+
+def run_in_flight(*, task) -> Run | None:
+    """The task's action run that has not ended (a task's runs take turns, so the oldest)."""
+    return (
+        Run.objects.filter(task_ref=task.pk, kind=Run.Kind.ACTION, status__in=UNFINISHED)
+        .select_related("action")
+        .order_by("id")
+        .first()
+    )
+
+
+def _step_label(type_name: str) -> str:
+    try:
+        return get_step_type(type_name).label
+    except StepConfigError:
+        return type_name
+
+
+def _human_number(path: str) -> str:
+    return " ".join(str(int(part) + 1) if part.isdigit() else part for part in path.split("."))
+
+
+def run_progress(*, run: Run) -> dict:
+    """Which step a pending run is at: the steps that ended, and the one after them."""
+    step_runs = list(run.step_runs.all())
+    ended = sum(1 for s in step_runs if s.status in ENDED_STEP)
+    current = next((s for s in step_runs if s.status not in ENDED_STEP), None)
+    return {
+        "ended": ended,
+        "total": len(run.program),
+        "step": ended + 1 if ended < len(run.program) else ended,
+        "label": _step_label(current.type) if current else "",
+    }
+
+
+def _step_effect(step_run: StepRun) -> str:
+    """What a step that succeeded did to the task, in a few words."""
+    output = step_run.output or {}
+    if output.get("stage") and step_run.type == "move_to_stage":
+        return f"moved to {output['stage']}"
+    if "assigned_to" in output:
+        return f"assigned to {output['assigned_to'] or 'nobody'}"
+    if output.get("values"):
+        return "updated " + ", ".join(map(str, output["values"]))
+    if output.get("task"):
+        return f"{_step_label(step_run.type)} updated " + ", ".join(map(str, output["task"]))
+    return f"{_step_label(step_run.type)} done"
+
+
+def run_failure_text(*, run: Run) -> str:
+    """A failed run in one line, with what its earlier steps already did: an action aborts on the
+    failing step and keeps the earlier steps' effects (seed: "abort the action on the current
+    step"), so the person must know which effects stayed."""
+    parts = []
+    for step_run in sorted(run.step_runs.all(), key=lambda s: s.pk):
+        if step_run.status == StepRun.Status.SUCCESS:
+            parts.append(_step_effect(step_run))
+        elif step_run.status == StepRun.Status.FAIL:
+            parts.append(f"step {_human_number(step_run.path)}, {_step_label(step_run.type)}, failed: {step_run.error}")
+    if not any(s.status == StepRun.Status.FAIL for s in run.step_runs.all()):
+        parts.extend(str(e) for e in run.errors)
+    return "; ".join(parts)

@@ -14,6 +14,7 @@ urlpatterns = [
         name="action_perform",
     ),
     path("flows/<slug:org>/<slug:flow>/runs/<int:run_id>", views.run_status, name="run_status"),
+    path("flows/<slug:org>/<slug:flow>/runs/<int:run_id>/dismiss", views.run_dismiss, name="run_dismiss"),
     # The Flow Builder
     path(BUILDER, b.flow_builder, name="flow_builder"),
     path(f"{BUILDER}/select/<str:key>", b.builder_select, name="builder_select"),
