@@ -57,7 +57,10 @@ def demo_populate(*, flow: Flow, user: User) -> None:
                     {"actionType": "add_tag", "config": {"tag": "won"}},
                     {
                         "actionType": "send_notification",
-                        "config": {"toOwner": True, "message": "A deal reached Completed; the demo workflow tagged it won."},
+                        "config": {
+                            "toOwner": True,
+                            "message": "A deal reached Completed; the demo workflow tagged it won.",
+                        },
                     },
                 ],
             },
