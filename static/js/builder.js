@@ -14,9 +14,11 @@
   }
 
   function post(url, values) {
+    // From #builder, so these requests join its queue (hx-sync) with the forms' requests.
     return htmx.ajax("POST", url, {
       values: values,
       swap: "none",
+      source: "#builder",
       target: "#builder",
       headers: { "X-CSRFToken": csrfToken() },
     });
