@@ -1,9 +1,10 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Max, Prefetch, QuerySet
 from django.http import Http404
 
 from actions.models import Action, Run, Step, StepRun
 from actions.steps.base import StepConfigError, get_step_type
 from flows.models import Flow
+from tasks.models import Notification
 
 
 def action_list(*, flow: Flow) -> QuerySet[Action]:
@@ -45,6 +46,7 @@ def run_get(*, flow: Flow, run_id) -> Run:
     return run
 
 
+FAILED_NOTIFICATION = "action_failed"  # what the engine leaves the person when their action fails
 UNFINISHED = (Run.Status.PENDING, Run.Status.RUNNING, Run.Status.WAITING)
 ENDED_STEP = (StepRun.Status.SUCCESS, StepRun.Status.FAIL, StepRun.Status.SKIPPED)
 
@@ -110,3 +112,35 @@ def run_failure_text(*, run: Run) -> str:
     if not any(s.status == StepRun.Status.FAIL for s in run.step_runs.all()):
         parts.extend(str(e) for e in run.errors)
     return "; ".join(parts)
+
+
+def runs_failed_unseen(*, user, flow: Flow, task_ids: list[int] | None = None) -> dict[int, Run]:
+    """Per task of the flow (or of `task_ids`), the person's latest failed action run while its
+    failure notification is unread: the alert stays on the card and the task page until they
+    dismiss it (or read it in their notifications). Each run carries `failure_text`."""
+    notifications = Notification.objects.filter(
+        user=user, flow=flow, kind=FAILED_NOTIFICATION, read_at__isnull=True, task__isnull=False
+    )
+    if task_ids is not None:
+        notifications = notifications.filter(task_id__in=task_ids)
+    unread = set(notifications.values_list("task_id", flat=True))
+    if not unread:
+        return {}
+    latest = (
+        Run.objects.filter(
+            kind=Run.Kind.ACTION, status=Run.Status.FAIL, flow=flow, performed_by=user, task_ref__in=unread
+        )
+        .values("task_ref")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    runs = (
+        Run.objects.filter(pk__in=list(latest))
+        .select_related("action")
+        .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.order_by("id")))
+    )
+    found = {}
+    for run in runs:
+        run.failure_text = run_failure_text(run=run)
+        found[run.task_ref] = run
+    return found

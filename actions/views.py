@@ -15,8 +15,6 @@ from flowsite.api import Forbidden
 from tasks.selectors import notification_unread_count, task_get
 from tasks.services import notifications_mark_read
 
-FAILED_KIND = "action_failed"  # the notification the engine leaves for a failed action
-
 
 def _board_url(flow) -> str:
     return reverse("flow_board", args=[flow.organization.parameterized_name, flow.parameterized_name])
@@ -104,21 +102,25 @@ def run_dismiss(request, org, flow, run_id):
     """The person has seen a failed run's alert: it goes, and so do their notifications about it."""
     found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
     run = selectors.run_get(flow=found, run_id=run_id)
-    notifications_mark_read(user=request.user, task_id=run.task_ref, kind=FAILED_KIND)
+    notifications_mark_read(user=request.user, task_id=run.task_ref, kind=selectors.FAILED_NOTIFICATION)
     if not request.htmx:
         return redirect(reverse("run_status", args=[org, flow, run.pk]))
     badge = {"notifications_unread": notification_unread_count(user=request.user), "oob": True}
     return HttpResponse(render_to_string("tasks/_notifications_badge.html", badge, request=request))
 
 
-def buttons_context(*, flow, task) -> dict:
-    """For the board card and the task page: the actions available to the task now, and the
-    task's action run in flight (its buttons wait for it)."""
+def buttons_context(*, flow, task, user=None) -> dict:
+    """For the board card and the task page: the actions available to the task now, the task's
+    action run in flight (its buttons wait for it) and the person's failed run not yet dismissed."""
     busy = selectors.run_in_flight(task=task)
+    failed = None
+    if busy is None and user is not None:
+        failed = selectors.runs_failed_unseen(user=user, flow=flow, task_ids=[task.pk]).get(task.pk)
     return {
         "flow": flow,
         "task": task,
         "actions": selectors.actions_available(flow=flow, task=task),
         "busy": busy,
         "busy_progress": selectors.run_progress(run=busy) if busy else None,
+        "failed": failed,
     }

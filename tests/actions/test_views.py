@@ -64,12 +64,23 @@ def test_a_failure_says_what_stayed_links_the_run_and_stays_until_dismissed(seed
     # The task's buttons come back for its new stage (Finish is not available from Completed).
     assert f'id="actions-{seed.task.pk}"' in html and 'data-action="Finish"' not in html
 
+    # Until dismissed, the alert is part of the task's card and page, also after a reload; only
+    # for the person who performed the action.
+    text = "moved to Completed; step 2, API Call, failed: the API answered 500: nope"
+    assert text in client.get("/flows/acme/sales").content.decode()
+    assert text in client.get(f"/flows/acme/sales/tasks/{seed.task.pk}").content.decode()
+    client.force_login(seed.world.admin)
+    assert text not in client.get("/flows/acme/sales").content.decode()
+    client.force_login(member)
+
     response = client.post(f"/flows/acme/sales/runs/{run.pk}/dismiss", **HX)
     assert (
         '<span class="badge count" id="notifications-badge" hidden hx-swap-oob="true"></span>'
         in response.content.decode()
     )
     assert not Notification.objects.filter(user=member, read_at__isnull=True).exists()
+    assert text not in client.get("/flows/acme/sales").content.decode()
+    assert text not in client.get(f"/flows/acme/sales/tasks/{seed.task.pk}").content.decode()
 
 
 def test_buttons_wait_while_a_run_is_in_flight(seed, client):

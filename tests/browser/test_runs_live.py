@@ -129,6 +129,8 @@ def test_a_failure_on_the_board_stays_until_dismissed(seed, page, login, receive
     expect(moved.get_by_role("link", name="See the run")).to_have_attribute("href", re.compile(r"/runs/\d+$"))
     screenshot(page, "board-run-failed")
     assert "{#" not in page.locator("main").inner_text()
+    page.reload()
+    expect(moved.locator(".run-status.fail")).to_contain_text("moved to Completed; step 2, API Call, failed")
 
     moved.get_by_role("button", name="Dismiss").click()
     expect(moved.locator(".run-status.fail")).to_have_count(0)
