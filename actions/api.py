@@ -1,14 +1,16 @@
 """Actions API and the Flowdash-style execution API, under the flow."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import status
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from actions import selectors, services
 from actions.serializers import action_json, run_json
 from flows.models import User
 from flows.selectors import flow_member_get
-from flowsite.api import ApiView, require_object
+from flowsite.api import TOO_LARGE, ApiView, require_object
 
 
 class ActionListApi(ApiView):
@@ -55,6 +57,14 @@ def _fail(errors: list[str], code: int = 422) -> Response:
 
 
 class ExecutionListApi(ApiView):
+    def handle_exception(self, exc):
+        # The execution API's own shape for a body it cannot read, like its other errors.
+        if isinstance(exc, ParseError):
+            return _fail([str(exc.detail)], status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, RequestDataTooBig):
+            return _fail([TOO_LARGE], status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return super().handle_exception(exc)
+
     def post(self, request, org, flow):
         from tasks.selectors import task_get_by_key
 

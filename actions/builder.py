@@ -40,6 +40,7 @@ from actions.versions import DesignError, DesignItem, design_write, flow_design_
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
 
 DEFAULT_COLOR = "#2563eb"
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -206,10 +207,7 @@ def draft_action_update(draft: BuilderDraft, key: str, *, flow: Flow, values: di
         valid = dict(flow.stages.values_list("pk", "position"))
         ids = []
         for raw in values["from_stages"]:
-            try:
-                pk = int(raw)
-            except (TypeError, ValueError):
-                continue
+            pk = id_or_none(raw)
             if pk in valid and pk not in ids:
                 ids.append(pk)
         action["from_stages"] = sorted(ids, key=lambda pk: valid[pk])

@@ -18,6 +18,7 @@ from flows.models import (
 )
 from flows.selectors import organization_is_admin
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
 
 NAME_MAX = 100
 
@@ -275,9 +276,8 @@ def flow_add_user(*, actor: User, flow: Flow, user_id) -> FlowMembership:
         raise Forbidden("Only members of the flow can add people to it.")
     if isinstance(user_id, bool) or not isinstance(user_id, int | str):
         raise ServiceError({"id": ["Must be a user id."]})
-    try:
-        user_id = int(user_id)
-    except ValueError:
+    user_id = id_or_none(user_id)
+    if user_id is None:
         raise ServiceError({"id": ["Must be a user id."]})
     if not OrganizationMembership.objects.filter(organization=flow.organization, user_id=user_id).exists():
         raise ServiceError({"id": ["Only members of the organization can be added."]})

@@ -76,7 +76,10 @@ WSGI_APPLICATION = "flowsite.wsgi.application"
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Django's backend, with text no page can encode made encodable (flowsite/templating.py).
+        "BACKEND": "flowsite.templating.DjangoTemplates",
+        # The name template_partials looks for to install its loader.
+        "NAME": "django",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -147,8 +150,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["flowsite.jsonsafe.JSONRenderer"],
+    # Every API body through one parser: a depth limit and no lone surrogates (flowsite/jsonsafe.py).
+    "DEFAULT_PARSER_CLASSES": ["flowsite.jsonsafe.JSONParser"],
     "EXCEPTION_HANDLER": "flowsite.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -164,6 +168,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # flowsite.bounds.IdConverter: a database id.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1}},
 }
 
 # Outbound HTTP: every call out goes through flowsite.outbound.

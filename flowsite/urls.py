@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from flowsite.bounds import IdConverter
+
+# `<id:...>` in every app's URLs: an id too large for any table is no match (404), not an overflow (500).
+register_converter(IdConverter, "id")
 
 api_patterns = [
     path("", include("flows.urls_api")),

@@ -4,7 +4,7 @@ from flows import schema_views
 from tasks import views
 
 FLOW = "flows/<slug:org>/<slug:flow>"
-TASK = f"{FLOW}/tasks/<int:task_id>"
+TASK = f"{FLOW}/tasks/<id:task_id>"
 
 urlpatterns = [
     path("notifications", views.notifications, name="notifications"),

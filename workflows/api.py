@@ -6,11 +6,13 @@ from rest_framework.response import Response
 from actions.engine import run_retry
 from flows.selectors import organization_is_admin
 from flowsite.api import ApiView, Forbidden, ServiceError
+from flowsite.bounds import INT64_MAX, PAGE_MAX, PAGE_SIZE_MAX, bounded_int
 from workflows import selectors, services
 from workflows.serializers import workflow_json, workflow_run_json
 from workflows.triggers import TRIGGERS
 
 MAX_LIMIT = 100
+assert MAX_LIMIT <= PAGE_SIZE_MAX  # so (page - 1) * limit, an SQL OFFSET, fits in 64 bits
 
 
 class WorkflowListApi(ApiView):
@@ -58,10 +60,9 @@ def _positive_int(request, name: str, default: int, maximum: int | None = None) 
     if raw in (None, ""):
         return default
     try:
-        value = int(raw)
+        # Within 64 bits a larger limit is served as the largest page; a page must keep the OFFSET in 64 bits.
+        value = bounded_int(raw, minimum=1, maximum=INT64_MAX if maximum else PAGE_MAX)
     except ValueError:
-        raise ServiceError({name: ["Must be a positive whole number."]})
-    if value < 1:
         raise ServiceError({name: ["Must be a positive whole number."]})
     return min(value, maximum) if maximum else value
 

@@ -3,6 +3,7 @@ from django.http import Http404
 
 from actions.models import Run
 from flows.models import Field, Flow, OrganizationMembership, User
+from flowsite.bounds import id_or_none
 from workflows.models import Workflow, WorkflowAction
 
 
@@ -55,9 +56,8 @@ def workflow_runs(*, workflow: Workflow, status: str | None = None) -> QuerySet[
 
 
 def run_get_for_user(*, user: User, run_id) -> Run:
-    try:
-        run_id = int(run_id)
-    except (TypeError, ValueError):
+    run_id = id_or_none(run_id)
+    if run_id is None:
         raise Http404
     orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
     run = (

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from actions.steps.base import StepConfigError, StepContext, StepFailed
+from flowsite.bounds import id_or_none
 
 WORKFLOW = ("workflow",)
 MAX_PEOPLE = 100
@@ -72,7 +73,8 @@ def clean_people(value: Any, key: str, *, organization=None, required: bool = Tr
 def person_lookup(person: str | int, users):
     """The user (from the queryset `users`) a reference names, or None."""
     if isinstance(person, int) or str(person).isdigit():
-        return users.filter(pk=int(person)).first()
+        pk = id_or_none(person)
+        return users.filter(pk=pk).first() if pk is not None else None
     return users.filter(email__iexact=str(person)).first()
 
 
