@@ -10,7 +10,7 @@ from actions import selectors, services
 from actions.serializers import action_json, run_json
 from flows.models import User
 from flows.selectors import flow_member_get
-from flowsite.api import TOO_LARGE, ApiView, require_object
+from flowsite.api import TOO_LARGE, ApiView
 
 
 class ActionListApi(ApiView):
@@ -69,7 +69,9 @@ class ExecutionListApi(ApiView):
         from tasks.selectors import task_get_by_key
 
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
-        data = require_object(request.data)
+        data = request.data
+        if not isinstance(data, dict):
+            return _fail(["The body must be a JSON object."])
         errors = [f"{name} is required" for name in ("task_id", "action_id") if data.get(name) in (None, "")]
         if errors:
             return _fail(errors)

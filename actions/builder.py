@@ -39,6 +39,7 @@ from actions.steps.http import METHODS, SECRET_MASK
 from actions.versions import DesignError, DesignItem, design_write, flow_design_version
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
+from flowsite import jsonsafe
 from flowsite.api import Forbidden, ServiceError
 from flowsite.bounds import id_or_none
 
@@ -594,7 +595,9 @@ def _json_initial(config: dict, ctx: dict) -> dict:
 
 def _json_parse(post, ctx: dict) -> tuple[dict, dict]:
     try:
-        config = json.loads(post.get("config") or "{}")
+        config = jsonsafe.loads(post.get("config") or "{}")
+    except jsonsafe.UnsafeJSON as exc:
+        raise StepConfigError("config", f"is not accepted: {exc}")
     except ValueError as exc:
         raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
     if not isinstance(config, dict):

@@ -79,9 +79,16 @@ def user_update(*, actor: User, user: User, data: dict) -> User:
         else:
             if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
                 errors["email"] = ["A user with this email already exists."]
-    for key in ("first_name", "last_name", "status"):
-        if key in data and data[key] is not None and (not isinstance(data[key], str) or len(data[key]) > 150):
+    for key in ("first_name", "last_name"):
+        # Stored NOT NULL: null is refused like any other non-string, not passed on to the database.
+        if key in data and (not isinstance(data[key], str) or len(data[key]) > 150):
             errors[key] = ["Must be a string of at most 150 characters."]
+    if (
+        "status" in data
+        and data["status"] is not None
+        and (not isinstance(data["status"], str) or len(data["status"]) > 150)
+    ):
+        errors["status"] = ["Must be a string of at most 150 characters, or null."]
     if errors:
         raise ServiceError(errors)
     if "nick" in data:

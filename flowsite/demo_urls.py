@@ -1,9 +1,9 @@
-import json
-
 from django.http import JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from flowsite import jsonsafe
 
 
 @csrf_exempt
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 def echo(request):
     """Demo-mode receiver for the demo flow's API Call: pushes the close date back a month."""
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = jsonsafe.loads(request.body or b"{}")
     except ValueError:
         return JsonResponse({"error": "expected JSON"}, status=400)
     task = payload.get("task") if isinstance(payload, dict) else None

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from actions.engine import run_retry
 from flows.selectors import organization_is_admin
-from flowsite.api import ApiView, Forbidden, ServiceError
+from flowsite.api import ApiView, Forbidden, ServiceError, require_object
 from flowsite.bounds import INT64_MAX, PAGE_MAX, PAGE_SIZE_MAX, bounded_int
 from workflows import selectors, services
 from workflows.serializers import workflow_json, workflow_run_json
@@ -51,7 +51,8 @@ class WorkflowDetailApi(ApiView):
 class WorkflowToggleApi(ApiView):
     def patch(self, request, workflow_id):
         workflow = selectors.workflow_get(user=request.user, workflow_id=workflow_id)
-        services.workflow_toggle(user=request.user, workflow=workflow, data=request.data)
+        # An empty body arrives as {}; a JSON null is a body, and not an object.
+        services.workflow_toggle(user=request.user, workflow=workflow, data=require_object(request.data))
         return Response(workflow_json(selectors.workflow_get(user=request.user, workflow_id=workflow_id)))
 
 

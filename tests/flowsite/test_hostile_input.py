@@ -4,6 +4,7 @@ The endpoints are enumerated from the URLconf, so a new API endpoint is covered 
 it has a sample body) without anyone remembering to add it.
 """
 
+import copy
 import json
 import re
 
@@ -15,7 +16,7 @@ from actions.models import Run
 from actions.services import action_create
 from flows.models import Field, Stage
 from tasks.api import TaskApiView
-from tests.factories import make_task
+from tests.factories import UserFactory, make_task
 from workflows.models import Workflow
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,12 @@ class Door:
         self.stage = Stage.objects.create(flow=flow, name="Doing", position=50)
         self.field = Field.objects.create(flow=flow, name="Notes", type="text", position=50)
         self.task = make_task(flow, world.admin, {"Notes": "hello"})
-        self.action = action_create(flow=flow, actor=world.admin, data={"name": "Go", "steps": []})
+        UserFactory(email="newcomer@example.com")
+        self.action = action_create(
+            flow=flow,
+            actor=world.admin,
+            data={"name": "Go", "steps": [{"type": "update_data", "config": {"values": {"Notes": "go"}}}]},
+        )
         response = self.admin.post(
             "/api/workflows",
             {
@@ -122,10 +128,12 @@ def assert_error_shape(name: str, response, status: int | None = None) -> None:
     assert response["Content-Type"].startswith("application/json"), (name, response["Content-Type"])
     data = response.json()
     _, view = VIEWS[name]
-    if issubclass(view, TaskApiView):
-        assert set(data) == {"errors"} and isinstance(data["errors"], dict) and data["errors"], data
-    elif name == "executions":
+    if name == "executions":
         assert data["status"] == "Fail" and data["errors"] and isinstance(data["errors"], list), data
+    elif response.status_code in (401, 403, 404, 405):
+        assert set(data) == {"message"}, data  # every API's answer when there is nothing to validate
+    elif issubclass(view, TaskApiView):
+        assert set(data) == {"errors"} and isinstance(data["errors"], dict) and data["errors"], data
     else:
         assert "message" in data, data
         if response.status_code in (400, 413):
@@ -197,3 +205,135 @@ def test_every_id_in_a_path_is_bounded(door, name):
     response = getattr(door.admin, method)(door.path(name, **dict.fromkeys(ids, HUGE_TEXT)), {}, format="json")
     assert response.status_code == 404, (name, response.status_code, response.content[:300])
     assert snapshot() == before
+
+
+# --- a wrong JSON type for any key of any write ------------------------------------------------
+
+# A valid body for every write: each key in turn gets each wrong type. A new write endpoint fails
+# test_every_write_has_a_sample_body until it has one here.
+SAMPLES = {
+    ("organizations", "post"): {"name": "Beta"},
+    ("organization", "put"): {"name": "Acme 2"},
+    ("organization_users", "post"): {"email": "newcomer@example.com", "admin": False},
+    ("organization_user", "delete"): {},
+    ("user", "put"): {"nick": "ada2", "email": "ada2@example.com", "first_name": "A", "last_name": "B", "status": "x"},
+    ("flow_create", "post"): {"name": "Ops", "access_mode": "invitation", "module": "tasks"},
+    ("flow", "put"): {"name": "Sales 2", "open": True, "disabled": False, "access_mode": "organization"},
+    ("flow_users", "post"): {"id": "member"},
+    ("flow_user", "put"): {"disabled": False, "can_edit": True},
+    ("flow_stages", "post"): {"name": "Review", "color": "#16a34a", "position": 3, "end_stage": False},
+    ("flow_stage", "put"): {"name": "Doing 2", "color": "#16a34a", "position": 1, "end_stage": True, "outcome": "won"},
+    ("flow_stage", "delete"): {"move_to": "other_stage"},
+    ("flow_fields", "post"): {
+        "name": "Kind",
+        "type": "singleSelect",
+        "options": ["a", "b"],
+        "required": False,
+        "position": 2,
+    },
+    ("flow_field", "put"): {"name": "Notes 2", "required": True, "editable": True, "unique": False, "position": 1},
+    ("flow_field", "delete"): {"confirm": True},
+    ("flow_tasks", "post"): {"Notes": "new", "Stage": "Doing", "Assigned To": "admin@example.com", "Tags": ["a"]},
+    ("flow_task", "put"): {"Notes": "changed", "Stage": "Doing", "Assigned To": "admin@example.com"},
+    ("flow_task", "patch"): {"Notes": "changed", "Stage": "Doing"},
+    ("flow_task", "delete"): {},
+    ("flow_task_comments", "post"): {"body": "hello @ada"},
+    ("actions", "post"): {
+        "name": "Finish",
+        "color": "#16a34a",
+        "from_stages": ["Doing"],
+        "navigate": "board",
+        "steps": [{"type": "move_to_stage", "config": {"stage": "Doing"}}],
+    },
+    ("action", "put"): {"name": "Go 2", "steps": [{"type": "update_data", "config": {"values": {"Notes": "x"}}}]},
+    ("action", "delete"): {},
+    ("executions", "post"): {"task_id": "task", "action_id": "action", "performed_by": "admin@example.com"},
+    ("workflows", "post"): {
+        "name": "Tag 2",
+        "description": "d",
+        "organization": "acme",
+        "triggerModule": "tasks",
+        "triggerType": "task_created",
+        "triggerFilters": {"logic": "AND", "conditions": []},
+        "isActive": True,
+        "actions": [{"actionType": "add_tag", "config": {"tag": "x"}, "sortOrder": 1}],
+    },
+    ("workflow_run_retry", "post"): {},
+    ("workflow", "put"): {
+        "name": "Tag 3",
+        "triggerModule": "tasks",
+        "triggerType": "task_created",
+        "isActive": False,
+        "actions": [{"actionType": "add_tag", "config": {"tag": "y"}, "sortOrder": 2}],
+    },
+    ("workflow", "delete"): {},
+    ("workflow_toggle", "patch"): {"isActive": False},
+}
+WRONG = [{}, [], None, 1, -1, 2**31, 2**63, HUGE, -HUGE, 1.5, True, "", "x" * 10_000, [{}], {"a": {}}]
+
+
+def test_every_write_has_a_sample_body():
+    assert sorted(SAMPLES) == sorted(WRITES)
+
+
+def _sample(door: Door, name: str, method: str) -> dict:
+    refs = {
+        "member": door.world.member.pk,
+        "other_stage": door.world.flow.stages.exclude(pk=door.stage.pk).first().pk,
+        "task": door.task.pk,
+        "action": door.action.pk,
+    }
+    body = copy.deepcopy(SAMPLES[name, method])
+    return {k: refs.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+
+
+def _write_path(door: Door, name: str) -> str:
+    # Memberships are changed on someone else; a profile only by its owner (the admin).
+    if name in ("organization_user", "flow_user"):
+        return door.path(name, user_id=door.world.flow_member.pk)
+    return door.path(name)
+
+
+def _key_paths(value, prefix=()):
+    """Every key and list index in a sample body, nested ones too: ("steps", 0, "config", "stage")."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield (*prefix, key)
+        yield from _key_paths(item, (*prefix, key))
+
+
+def _set(body, path: tuple, value):
+    if not path:
+        return value
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return body
+
+
+FUZZ = [(name, method, path) for (name, method), body in SAMPLES.items() for path in [(), *_key_paths(body)]]
+
+
+@pytest.mark.parametrize(
+    "name,method,path", FUZZ, ids=[f"{n}-{m}-{'.'.join(map(str, p)) or 'body'}" for n, m, p in FUZZ]
+)
+def test_a_wrong_type_anywhere_in_a_write_is_a_4xx_and_stores_nothing(door, name, method, path):
+    """dict, list, null, numbers (64-bit and beyond), booleans and long text where something else is
+    expected, at any depth of the body: either accepted as valid, or refused in the door's error shape
+    with nothing stored."""
+    for wrong in WRONG:
+        body = _set(_sample(door, name, method), path, wrong)
+        before = snapshot()
+        response = getattr(door.admin, method)(_write_path(door, name), body, format="json")
+        assert response.status_code < 500, (name, method, path, wrong, response.content[:300])
+        if response.status_code >= 400:
+            assert_error_shape(name, response)
+            assert snapshot() == before, (name, method, path, wrong)
+
+
+@pytest.mark.parametrize("name,method", list(SAMPLES))
+def test_the_sample_bodies_are_valid(door, name, method):
+    """So the wrong types above are the only thing wrong with what they send."""
+    response = getattr(door.admin, method)(_write_path(door, name), _sample(door, name, method), format="json")
+    assert response.status_code < 300, (name, method, response.content[:300])
