@@ -1,9 +1,13 @@
 """The doors besides the API: answers the engine reads back, the HTMX forms that carry JSON, and text
 stored before the parser refused lone surrogates."""
 
+import re
+from urllib.parse import urlencode
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from actions.engine import run_execute
 from actions.models import Run, Step
@@ -11,7 +15,7 @@ from actions.services import action_perform
 from flowsite import jsonsafe
 from tasks.models import Task
 from tests.actions.conftest import SeedFlow
-from tests.flowsite.test_hostile_input import DEEP, snapshot
+from tests.flowsite.test_hostile_input import DEEP, door, snapshot  # noqa: F401  (door: a fixture)
 from tests.receivers import Receiver
 from workflows.models import Workflow
 
@@ -172,3 +176,64 @@ def test_stored_lone_surrogates_are_shown_replaced(seed, api):
         response = browser.get(url)
         assert response.status_code == 200, url
         assert shown in response.content.decode(), url
+
+
+# --- the pages' own doors: ids and numbers in paths and queries ---------------------------------------
+
+
+def _page_routes():
+    """(route, name) of every page (everything outside /api/ and the admin), as written in the URLconf."""
+    out = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace not in ("api", "admin"):
+                    walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                out.append((prefix + str(p.pattern), p.name))
+
+    walk(get_resolver().url_patterns, "")
+    return out
+
+
+PAGES = _page_routes()
+HUGE_TEXT = "99999999999999999999"
+
+
+@pytest.mark.parametrize("route,name", PAGES, ids=[name for _, name in PAGES])
+def test_every_page_answers_huge_numbers_without_a_500(door, route, name):
+    """Every id in the path at its real value and then beyond 64 bits, with every number-like query
+    parameter the pages read beyond 64 bits: a page, a 404 or a refusal, never a 500."""
+    admin = client_for(door.world.admin)
+    values = {
+        **door.values,
+        "task_id": door.task.pk,
+        "key": "Notes",
+        "step_key": "s1",
+        "type_name": "update_data",
+        "number": 1,
+        "token": "nope",
+    }
+    query = {k: HUGE_TEXT for k in ("page", "stage", "assignee", "edit", "action", "version", "to", "run")}
+    for huge in (False, True):
+        path = "/" + re.sub(
+            r"<(?:\w+:)?(\w+)>",
+            lambda m, huge=huge: HUGE_TEXT if huge and m.group(1) not in ("org", "flow") else str(values[m.group(1)]),
+            route,
+        )
+        for method in ("get", "post"):
+            response = getattr(admin, method)(path + "?" + urlencode(query), {"to": HUGE_TEXT, "position": HUGE_TEXT})
+            assert response.status_code < 500, (method, path, response.status_code)
+
+
+def test_form_posts_cannot_carry_lone_surrogates(seed):
+    """Form bodies are decoded with replacement, so an encoded surrogate becomes U+FFFD, never a 500."""
+    admin = client_for(seed.world.admin)
+    response = admin.post(
+        f"/flows/acme/sales/tasks/{seed.task.pk}/comments",
+        b"body=Evil+%ED%A0%80+comment",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code < 400
+    assert seed.task.comments.get().body == "Evil \ufffd\ufffd\ufffd comment"
