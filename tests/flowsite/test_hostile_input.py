@@ -349,3 +349,45 @@ def test_the_sample_bodies_are_valid(door, name, method):
     """So the wrong types above are the only thing wrong with what they send."""
     response = getattr(door.admin, method)(_write_path(door, name), _sample(door, name, method), format="json")
     assert response.status_code < 300, (name, method, response.content[:300])
+
+
+# --- the cases the issues named, spelled out --------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", ["[]", '"x"', "1", "null", "true"])
+def test_toggle_refuses_a_body_that_is_not_an_object(door, body):
+    response = door.admin.patch(door.path("workflow_toggle"), body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["errors"] == {"body": ["Expected a JSON object."]}
+    assert Workflow.objects.get(pk=door.workflow.pk).is_active is True
+
+
+def test_toggle_with_no_body_or_an_object_still_works(door):
+    assert door.admin.patch(door.path("workflow_toggle")).json()["isActive"] is False
+    assert door.admin.patch(door.path("workflow_toggle"), {}, format="json").json()["isActive"] is True
+    response = door.admin.patch(door.path("workflow_toggle"), {"isActive": False}, format="json")
+    assert response.json()["isActive"] is False
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_trigger_module_of_the_wrong_type_is_a_400(door, method):
+    name = "workflows" if method == "post" else "workflow"
+    for wrong in ({}, [], 1):
+        body = {**_sample(door, name, method), "triggerModule": wrong}
+        response = getattr(door.admin, method)(door.path(name), body, format="json")
+        assert response.status_code == 400 and "triggerModule" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("key", ["first_name", "last_name"])
+def test_a_null_name_is_a_400_not_an_integrity_error(door, key):
+    response = door.admin.put(door.path("user"), {key: None}, format="json")
+    assert response.status_code == 400 and key in response.json()["errors"]
+    assert door.admin.put(door.path("user"), {"status": None}, format="json").status_code == 200  # nullable
+
+
+def test_huge_ids_in_bodies_are_refused_as_bad_input(door):
+    response = door.admin.post(door.path("flow_users"), {"id": HUGE}, format="json")
+    assert response.status_code == 400 and response.json()["errors"] == {"id": ["Must be a user id."]}
+    response = door.admin.post(door.path("executions"), {"task_id": HUGE, "action_id": door.action.pk}, format="json")
+    assert response.status_code == 404 and response.json()["status"] == "Fail"
+    assert door.admin.get("/api/organizations/find", {"id": HUGE_TEXT}).status_code == 404
+    assert door.admin.get("/api/flows/find", {"id": HUGE_TEXT}).status_code == 404
