@@ -1,14 +1,16 @@
 """Actions API and the Flowdash-style execution API, under the flow."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import status
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from actions import selectors, services
 from actions.serializers import action_json, run_json
 from flows.models import User
 from flows.selectors import flow_member_get
-from flowsite.api import ApiView, require_object
+from flowsite.api import TOO_LARGE, ApiView
 from tasks.selectors import task_get_by_key
 
 
@@ -54,9 +56,19 @@ def _fail(errors: list[str], code: int = 422) -> Response:
 
 
 class ExecutionListApi(ApiView):
+    def handle_exception(self, exc):
+        # The execution API's own shape for a body it cannot read, like its other errors.
+        if isinstance(exc, ParseError):
+            return _fail([str(exc.detail)], status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, RequestDataTooBig):
+            return _fail([TOO_LARGE], status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return super().handle_exception(exc)
+
     def post(self, request, org, flow):
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
-        data = require_object(request.data)
+        data = request.data
+        if not isinstance(data, dict):
+            return _fail(["The body must be a JSON object."])
         errors = [f"{name} is required" for name in ("task_id", "action_id") if data.get(name) in (None, "")]
         if errors:
             return _fail(errors)

@@ -42,7 +42,9 @@ from actions.steps.http import METHODS, SECRET_MASK
 from actions.versions import flow_design_version
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
+from flowsite import jsonsafe
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
 from tasks.models import Task
 from tasks.schema import field_list, stage_create, stage_delete, stage_list, stage_update
 from tasks.services import task_to_json, task_validate
@@ -213,10 +215,7 @@ def draft_action_update(draft: BuilderDraft, key: str, *, flow: Flow, values: di
         valid = dict(flow.stages.values_list("pk", "position"))
         ids = []
         for raw in values["from_stages"]:
-            try:
-                pk = int(raw)
-            except (TypeError, ValueError):
-                continue
+            pk = id_or_none(raw)
             if pk in valid and pk not in ids:
                 ids.append(pk)
         action["from_stages"] = sorted(ids, key=lambda pk: valid[pk])
@@ -595,7 +594,9 @@ def _json_initial(config: dict, ctx: dict) -> dict:
 
 def _json_parse(post, ctx: dict) -> tuple[dict, dict]:
     try:
-        config = json.loads(post.get("config") or "{}")
+        config = jsonsafe.loads(post.get("config") or "{}")
+    except jsonsafe.UnsafeJSON as exc:
+        raise StepConfigError("config", f"is not accepted: {exc}")
     except ValueError as exc:
         raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
     if not isinstance(config, dict):

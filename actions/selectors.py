@@ -3,6 +3,7 @@ from django.http import Http404
 
 from actions.models import Action, Run, Step, StepRun
 from flows.models import Flow
+from flowsite.bounds import id_or_none
 
 
 def action_list(*, flow: Flow) -> QuerySet[Action]:
@@ -10,9 +11,8 @@ def action_list(*, flow: Flow) -> QuerySet[Action]:
 
 
 def action_get(*, flow: Flow, action_id) -> Action:
-    try:
-        action_id = int(action_id)
-    except (TypeError, ValueError):
+    action_id = id_or_none(action_id)
+    if action_id is None:
         raise Http404
     action = action_list(flow=flow).filter(pk=action_id).first()
     if action is None:
@@ -29,9 +29,8 @@ def actions_available(*, flow: Flow, task) -> list[Action]:
 
 
 def run_get(*, flow: Flow, run_id) -> Run:
-    try:
-        run_id = int(run_id)
-    except (TypeError, ValueError):
+    run_id = id_or_none(run_id)
+    if run_id is None:
         raise Http404
     run = (
         Run.objects.filter(flow=flow, pk=run_id)

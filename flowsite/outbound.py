@@ -33,7 +33,6 @@ import http.client
 import http.cookiejar
 import ipaddress
 import itertools
-import json
 import os
 import re
 import socket
@@ -55,6 +54,8 @@ from django.core.exceptions import ImproperlyConfigured
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from flowsite import jsonsafe
 
 __all__ = [
     "OutboundError",
@@ -118,9 +119,11 @@ class OutboundResponse:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any | None:
+        """The body as JSON, or None when it is not JSON Flowsite accepts (flowsite.jsonsafe: too deep,
+        lone surrogates, not UTF-8), so an answer can never store what the API would refuse."""
         try:
-            return json.loads(self.body)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+            return jsonsafe.loads(self.body)
+        except ValueError:  # UnsafeJSON and JSONDecodeError are both ValueErrors
             return None
 
 

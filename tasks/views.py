@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from flows.models import Field, Flow, Stage, User
 from flows.selectors import flow_can_read, flow_get, flow_member_get, flow_members
+from flowsite.bounds import PAGE_MAX, bounded_int, id_or_none
 from tasks import selectors, services
 from tasks.extensions import action_list, buttons_context
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
@@ -90,7 +91,8 @@ def _board_queryset(*, flow: Flow, fields: list[Field], assignee: str, q: str) -
     if assignee == "none":
         qs = qs.filter(assignee__isnull=True)
     elif assignee.isdigit():
-        qs = qs.filter(assignee_id=int(assignee))
+        assignee_id = id_or_none(assignee)
+        qs = qs.filter(assignee_id=assignee_id) if assignee_id is not None else qs.none()
     if q:
         # Searched in SQL, value by value (not the whole JSON text, whose keys are field ids).
         searchable = [f for f in fields if f.type not in (T.CHECKBOX, T.FILE)]
@@ -205,9 +207,10 @@ class Board:
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
+    # Ids and page numbers from the query string: beyond their bounds they are as good as absent.
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return bounded_int(value, maximum=PAGE_MAX)
+    except ValueError:
         return default
 
 

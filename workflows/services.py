@@ -10,6 +10,7 @@ from actions.steps.base import StepConfigError, get_step_type
 from flows.models import Flow, Organization, OrganizationMembership, User
 from flows.selectors import organization_is_admin
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import INT32_MAX
 from workflows.conditions import FilterError, validate_filter
 from workflows.models import Workflow, WorkflowAction
 from workflows.selectors import workflow_field_types
@@ -64,8 +65,9 @@ def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | Non
         if not isinstance(action_type, str):
             raise ServiceError({f"{where}.actionType": ["This field is required."]})
         sort_order = item.get("sortOrder", index + 1)
-        if isinstance(sort_order, bool) or not isinstance(sort_order, int) or sort_order < 0:
-            raise ServiceError({f"{where}.sortOrder": ["Must be a whole number."]})
+        # A JSON number, stored in a 32-bit column: a larger one is bad input, not a database error.
+        if isinstance(sort_order, bool) or not isinstance(sort_order, int) or not 0 <= sort_order <= INT32_MAX:
+            raise ServiceError({f"{where}.sortOrder": [f"Must be a whole number from 0 to {INT32_MAX}."]})
         config = item.get("config") or {}
         previous = old.get(str(item.get("id"))) if item.get("id") else None
         try:
@@ -122,12 +124,13 @@ def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None
     text("name", 200, True)
     text("description", 2000, False)
     module = data.get("triggerModule", workflow.trigger_module if workflow else None)
-    if module not in TRIGGERS:
+    # Names are strings: a dict or list is no name (and is unhashable, so `in TRIGGERS` would raise).
+    if not isinstance(module, str) or module not in TRIGGERS:
         errors["triggerModule"] = [f"Must be one of: {', '.join(TRIGGERS)}."]
     else:
         out["triggerModule"] = module
         trigger = data.get("triggerType", workflow.trigger_type if workflow else None)
-        if trigger not in TRIGGERS[module]:
+        if not isinstance(trigger, str) or trigger not in TRIGGERS[module]:
             errors["triggerType"] = [f"For {module}, must be one of: {', '.join(TRIGGERS[module])}."]
         else:
             out["triggerType"] = trigger
@@ -216,6 +219,9 @@ def workflow_update(*, user: User, workflow: Workflow, data: Any) -> Workflow:
 def workflow_toggle(*, user: User, workflow: Workflow, data: Any = None) -> Workflow:
     if not organization_is_admin(user=user, organization=workflow.organization):
         raise Forbidden("Only organization admins can enable or disable workflows.")
+    if data is not None and not isinstance(data, dict):
+        # No data flips; anything else must say what it wants, as an object ([], "x" and 1 used to flip).
+        raise ServiceError({"body": ["Expected a JSON object, or no body."]})
     value = not workflow.is_active
     if isinstance(data, dict) and "isActive" in data:
         if not isinstance(data["isActive"], bool):
