@@ -28,12 +28,17 @@ class StepConfigError(Exception):
 
 
 class StepFailed(Exception):
-    """The step ran and failed; the message is shown to people (never a stack trace or a secret)."""
+    """The step ran and failed; the message is shown to people (never a stack trace or a secret).
+    `retryable`: the same call may succeed later (the outbound call could not complete), for the
+    step types that retry (webhook)."""
 
-    def __init__(self, message: str, *, request: dict | None = None, response: dict | None = None):
+    def __init__(
+        self, message: str, *, request: dict | None = None, response: dict | None = None, retryable: bool = False
+    ):
         self.message = message
         self.request = request
         self.response = response
+        self.retryable = retryable
         super().__init__(message)
 
 

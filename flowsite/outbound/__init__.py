@@ -32,7 +32,7 @@ header names and values), ``transport`` (the pinned connection, the deadline, th
 from flowsite.outbound.addresses import is_address_allowed
 from flowsite.outbound.checks import check_url, resolve_host, validate_header
 from flowsite.outbound.errors import OutboundError
-from flowsite.outbound.redaction import REDACTED, is_sensitive_header, redact_headers, redact_text
+from flowsite.outbound.redaction import REDACTED, is_sensitive_header, redact_headers, redact_text, secret_forms
 from flowsite.outbound.transport import OutboundResponse, send
 
 # The process's one deadline thread, for the tests that check it stays small.
@@ -48,6 +48,7 @@ __all__ = [
     "redact_headers",
     "redact_text",
     "resolve_host",
+    "secret_forms",
     "send",
     "validate_header",
 ]

@@ -31,3 +31,13 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def secret_forms(value: str) -> list[str]:
+    """What to redact for one secret value: the value, plus the credential alone for a "Scheme credential"
+    value ("Bearer abc123"), since a receiver may echo just the token."""
+    if not value:
+        return []
+    _scheme, _, credential = value.partition(" ")
+    credential = credential.strip()
+    return [value, credential] if len(credential) >= 4 else [value]
