@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from flows.models import Flow, User
     from tasks.models import Task
 
+# Filled once per process as the apps load (actions.apps, workflows.apps), only read after that.
 REGISTRY: dict[str, type[StepType]] = {}
 
 

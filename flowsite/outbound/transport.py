@@ -61,6 +61,8 @@ class OutboundResponse:
 # --------------------------------------------------------------------------------------------------------------
 # Deadline watchdog and pinned connections
 
+# Per thread: its pooled session, and the deadline of the request it is sending (which its
+# connections hand their sockets to).
 _local = threading.local()
 
 
