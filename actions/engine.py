@@ -26,7 +26,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -45,6 +44,7 @@ from actions.run_store import (
     run_still_ours,
     runs_claim,
     runs_due,
+    runs_mark_rung,
     runs_ready,
     step_run_count_attempt,
     step_run_create,
@@ -481,28 +481,11 @@ def run_sweep(*, now=None) -> list[int]:
     many sweepers run, so a burst never floods the queue with duplicates."""
     now = now or timezone.now()
     settle = timedelta(seconds=float(getattr(settings, "RUN_PENDING_GRACE_SECONDS", 5)))
-    not_rung = Q(rung_at__isnull=True) | Q(rung_at__lte=now - timedelta(seconds=rering_seconds()))
-    due = Q(status=Run.Status.WAITING, wake_at__lte=now) | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
-    if not _queue_backlog():
-        # A pending run is only "lost" once the queue has drained: while doorbells wait in it, a
-        # pending run's own doorbell is most likely among them, and ringing again under a burst
-        # only doubles the workers' work (each duplicate costs a claim) and the queue's length.
-        due |= Q(status=Run.Status.PENDING, created_at__lte=now - settle)
-    needs_worker = due & not_rung
-    if not Run.objects.filter(needs_worker).exists():
-        return []  # the usual case, answered without a write transaction
-    with transaction.atomic():
-        # Taken and marked in two statements, however many: on PostgreSQL the rows are locked (a
-        # concurrent sweeper skips them, then sees rung_at set); on SQLite the transaction holds
-        # the write lock from its start. Either way only one sweeper rings a run.
-        rung = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(needs_worker)
-            .order_by("wake_at", "pk")
-            .values_list("pk", flat=True)[:500]
-        )
-        if rung:
-            Run.objects.filter(pk__in=rung).update(rung_at=now)
+    # A pending run is only "lost" once the queue has drained: while doorbells wait in it, a pending
+    # run's own doorbell is most likely among them, and ringing again under a burst only doubles the
+    # workers' work (each duplicate costs a claim) and the queue's length.
+    pending_before = None if _queue_backlog() else now - settle
+    rung = runs_mark_rung(now=now, rung_before=now - timedelta(seconds=rering_seconds()), pending_before=pending_before)
     for run_id in rung:
         run_enqueue(run_id)
     return rung

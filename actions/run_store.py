@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from actions.models import Run, StepRun
@@ -372,6 +373,31 @@ def runs_ready() -> list[int]:
 def runs_due() -> list[int]:
     """Up to 16 waiting runs whose time has come, the longest overdue first."""
     return [row[0] for row in _sql(_DUE, [Run.Status.WAITING, _when(timezone.now())])]
+
+
+def runs_mark_rung(*, now: datetime, rung_before: datetime, pending_before: datetime | None) -> list[int]:
+    """Up to 500 runs that need a worker and were not rung since `rung_before`, marked as rung now:
+    due waits, expired leases and, when `pending_before` is given, runs pending since before it.
+    Each is taken by one sweeper only, however many sweep at once."""
+    due = Q(status=Run.Status.WAITING, wake_at__lte=now) | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
+    if pending_before is not None:
+        due |= Q(status=Run.Status.PENDING, created_at__lte=pending_before)
+    needs_worker = due & (Q(rung_at__isnull=True) | Q(rung_at__lte=rung_before))
+    if not Run.objects.filter(needs_worker).exists():
+        return []  # the usual case, answered without a write transaction
+    with transaction.atomic():
+        # Taken and marked in two statements, however many: on PostgreSQL the rows are locked (a
+        # concurrent sweeper skips them, then sees rung_at set); on SQLite the transaction holds
+        # the write lock from its start. Either way only one sweeper rings a run.
+        rung = list(
+            Run.objects.select_for_update(skip_locked=True)
+            .filter(needs_worker)
+            .order_by("wake_at", "pk")
+            .values_list("pk", flat=True)[:500]
+        )
+        if rung:
+            Run.objects.filter(pk__in=rung).update(rung_at=now)
+    return rung
 
 
 def run_next_on_task(run: Run) -> int | None:
