@@ -36,7 +36,7 @@ from flowsite.outbound.redaction import REDACTED, is_sensitive_header, redact_he
 from flowsite.outbound.transport import OutboundResponse, send
 
 # The process's one deadline thread, for the tests that check it stays small.
-from flowsite.outbound.transport import _watchdog as _watchdog  # noqa: E402
+from flowsite.outbound.transport import _watchdog as _watchdog
 
 __all__ = [
     "REDACTED",
