@@ -23,9 +23,6 @@ MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0  # 5 minutes
 MAX_RETRY_AFTER_SECONDS = 3600.0  # a receiver asking for more than an hour gets an hour
 BODY_MAX_BYTES = 100_000
-# OutboundError kinds worth another try: the receiver may be back in a moment. A refused address,
-# a bad URL or an unknown host will not get better by waiting.
-RETRY_KINDS = {"timeout", "connect", "connection"}
 
 
 def clean_template_url(config: dict) -> str:
@@ -171,9 +168,7 @@ class Webhook(StepType):
                 signing_secret=ctx.flow.signing_secret,
             )
         except StepFailed as exc:
-            # signed_send raises StepFailed from inside `except OutboundError`, so the cause is chained.
-            kind = getattr(exc.__context__, "kind", None)
-            if kind not in RETRY_KINDS:
+            if not exc.retryable:
                 raise
             self._retry(ctx, max_attempts, exc.message, backoff_seconds(ctx.attempt), request=exc.request)
 
