@@ -30,6 +30,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from actions.models import Run, StepRun
+from actions.run_hooks import run_failure_announce
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepRetry, get_step_type
 from flows.models import Flow
 from flows.selectors import flow_read_now
@@ -602,6 +603,7 @@ def _fail(run: Run, owner: str, step_run: StepRun, step: dict, message: str, **r
         _finish(run, owner, Run.Status.FAIL, errors=[error])
     logger.info("run %s failed at step %s: %s", run.pk, number, message)
     _notify_failure(run, error)
+    run_failure_announce(run=run, error=error)
 
 
 def _human_number(cursor: list) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 
+from actions.models import Run
 from actions.steps.base import StepConfigError, get_step_type
 from flows.models import Flow, Organization, OrganizationMembership, User
-from flows.selectors import organization_is_admin
+from flows.selectors import flow_can_read, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
+from tasks.models import Notification
 from workflows.conditions import FilterError, validate_filter
 from workflows.models import Workflow, WorkflowAction
 from workflows.selectors import workflow_field_types
@@ -230,3 +233,24 @@ def workflow_delete(*, user: User, workflow: Workflow) -> None:
     if not organization_is_admin(user=user, organization=workflow.organization):
         raise Forbidden("Only organization admins can delete workflows.")
     workflow.delete()
+
+
+def workflow_run_failure_notify(*, run: Run, error: str) -> Notification | None:
+    """A failed workflow run tells the workflow's owner (the person who created it), linking to the
+    run, as a failed action tells its performer. The run holds the task's data, so an owner who may
+    no longer read the run's flow is told nothing."""
+    if run.kind != Run.Kind.WORKFLOW or run.workflow_id is None:
+        return None
+    workflow = Workflow.objects.select_related("created_by").filter(pk=run.workflow_id).first()
+    owner = workflow.created_by if workflow else None
+    flow = Flow.objects.select_related("organization").filter(pk=run.flow_id).first()
+    if owner is None or flow is None or not flow_can_read(user=owner, flow=flow):
+        return None
+    return Notification.objects.create(
+        user=owner,
+        flow=flow,
+        task_id=run.task_id,
+        kind="workflow_failed",
+        message=f'Workflow "{run.name}" failed. {error}',
+        url=reverse("workflow_run", args=[flow.organization.parameterized_name, run.pk]),
+    )

@@ -111,6 +111,11 @@ def _render_editor(request, organization, workflow, is_admin, state, *, errors=N
         ),
         **view.context(),
     }
+    if workflow is not None and not parts:
+        # Failures show where the workflow is edited, not only in the owner's notifications.
+        failed = selectors.workflow_runs(user=request.user, workflow=workflow, status=Run.Status.FAIL)
+        context["last_failure"] = failed.first()
+        context["failure_count"] = failed.count() if context["last_failure"] else 0
     if not parts:
         return render(request, PAGE, context, status=status)
     # The first part replaces the element htmx targeted; the others swap themselves in by id.
