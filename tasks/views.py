@@ -30,6 +30,7 @@ from flows.selectors import flow_can_read, flow_get, flow_member_get, flow_membe
 from tasks import selectors, services
 from tasks.extensions import action_list, buttons_context
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
+from tasks.identity import task_identity
 from tasks.models import Task, TaskEvent
 from tasks.schema import field_list, stage_list
 from tasks.values import T, TaskValidationError, field_to_json
@@ -167,11 +168,7 @@ class Board:
     def decorate(self, task: Task, stage: Stage) -> Task:
         task.stage = stage
         data = task.data or {}
-        key = field_to_json(self.key_field, data.get(str(self.key_field.pk))) if self.key_field else None
-        if self.key_field is not None and key:
-            task.card_key = f"#{key}" if self.key_field.type == T.UNIQUE_ID else _display(key)
-        else:
-            task.card_key = f"Task {task.pk}"
+        task.card_key = task_identity(task)
         task.card_values = [
             (field, _truncate(_display(field_to_json(field, data.get(str(field.pk)))))) for field in self.card_fields
         ]

@@ -236,8 +236,11 @@ def workflow_run(request, org, run_id):
             "outcome_json": _pretty(step["outcome"]),
             "request_json": _pretty(step["request"]),
             "response_json": _pretty(step["response"]),
+            # Datetimes, not the API's ISO text, so the page can say "2 minutes ago".
+            "started_at": step_run.started_at,
+            "finished_at": step_run.finished_at,
         }
-        for step in data["steps"]
+        for step, step_run in zip(data["steps"], run.step_runs.all(), strict=True)
     ]
     context = {
         "organization": organization,
