@@ -5,7 +5,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from actions import selectors, services
-from actions.serializers import action_json, run_json
+from actions.serializers import PUBLIC_STATUS, action_json, run_json
 from flows.models import User
 from flows.selectors import flow_member_get
 from flowsite.api import ApiView, require_object
@@ -53,7 +53,76 @@ def _fail(errors: list[str], code: int = 422) -> Response:
     return Response({"status": "Fail", "errors": errors}, status=code)
 
 
+def _page_link(request, page: int, rel: str) -> str:
+    query = request.query_params.copy()
+    query["page"] = str(page)
+    return f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="{rel}"'
+
+
+EXECUTIONS_LIMIT = 20
+EXECUTIONS_MAX_LIMIT = 100
+# ?status= takes Flowdash's public statuses (Pending, Success, Fail), any case.
+STATUS_FILTER = {
+    public.lower(): [state for state, shown in PUBLIC_STATUS.items() if shown == public]
+    for public in dict.fromkeys(PUBLIC_STATUS.values())
+}
+
+
+def _whole(params, name: str, default: int, low: int, high: int | None, errors: list[str]) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+        if value < low:
+            raise ValueError
+    except ValueError:
+        errors.append(f"{name} must be a whole number from {low}" + (f" to {high}" if high else ""))
+        return default
+    return min(value, high) if high else value
+
+
 class ExecutionListApi(ApiView):
+    def get(self, request, org, flow):
+        """The flow's executions, newest first: ?task_id= (the task's key), ?action_id=, ?status=,
+        paged with ?limit= and ?page= like the Task API (X-Total-Count, Link)."""
+        found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
+        params = request.query_params
+        errors: list[str] = []
+        limit = _whole(params, "limit", EXECUTIONS_LIMIT, 1, EXECUTIONS_MAX_LIMIT, errors)
+        page = _whole(params, "page", 1, 1, None, errors)
+        statuses = None
+        if params.get("status") not in (None, ""):
+            statuses = STATUS_FILTER.get(params["status"].strip().lower())
+            if statuses is None:
+                errors.append("status must be one of Pending, Success, Fail")
+        action_id = None
+        if params.get("action_id") not in (None, ""):
+            action_id = _whole(params, "action_id", 0, 1, None, errors)
+        if errors:
+            return _fail(errors)
+        task_ref = None
+        if params.get("task_id") not in (None, ""):
+            try:
+                task_ref = task_get_by_key(flow=found, key=params["task_id"]).pk
+            except Http404:
+                return _fail([f"No task {params['task_id']} in this flow."], 404)
+        runs = selectors.run_list(
+            user=request.user, flow=found, task_ref=task_ref, action_id=action_id, statuses=statuses
+        ).prefetch_related("step_runs")
+        total = runs.count()
+        start = (page - 1) * limit
+        response = Response([run_json(run) for run in runs[start : start + limit]])
+        response["X-Total-Count"] = str(total)
+        links = []
+        if start + limit < total:
+            links.append(_page_link(request, page + 1, "next"))
+        if page > 1:
+            links.append(_page_link(request, page - 1, "prev"))
+        if links:
+            response["Link"] = ", ".join(links)
+        return response
+
     def post(self, request, org, flow):
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
         data = require_object(request.data)
