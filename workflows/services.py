@@ -56,44 +56,55 @@ def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | Non
     if len(actions) > MAX_ACTIONS:
         raise ServiceError({"actions": [f"At most {MAX_ACTIONS} actions."]})
     cleaned = []
+    # Every action is checked, so a person fixes all of them after one submit, not one per submit.
+    errors: dict[str, list[str]] = {}
     for index, item in enumerate(actions):
         where = f"actions[{index}]"
-        if not isinstance(item, dict):
-            raise ServiceError({where: ["Must be an object with actionType and config."]})
-        unknown = set(item) - {"id", "actionType", "config", "sortOrder"}
-        if unknown:
-            raise ServiceError({f"{where}.{sorted(unknown)[0]}": ["Unknown key."]})
-        action_type = item.get("actionType")
-        if not isinstance(action_type, str):
-            raise ServiceError({f"{where}.actionType": ["This field is required."]})
-        sort_order = item.get("sortOrder", index + 1)
-        if isinstance(sort_order, bool) or not isinstance(sort_order, int) or sort_order < 0:
-            raise ServiceError({f"{where}.sortOrder": ["Must be a whole number."]})
-        config = item.get("config") or {}
-        previous = old.get(str(item.get("id"))) if item.get("id") else None
         try:
-            step_type = get_step_type(action_type)
-            if "workflow" not in step_type.contexts:
-                raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
-            config = step_type.validate(
-                config,
-                flow=flow,
-                organization=organization,
-                old=previous["config"] if previous and previous["action_type"] == action_type else None,
-            )
-        except StepConfigError as exc:
-            key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
-            message = exc.message.replace("step type", "action type")
-            raise ServiceError({key: [message]})
-        cleaned.append(
-            {
-                "id": previous["id"] if previous else None,
-                "action_type": action_type,
-                "config": config,
-                "sort_order": sort_order,
-            }
-        )
+            cleaned.append(_clean_action(item, where=where, index=index, organization=organization, flow=flow, old=old))
+        except ServiceError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ServiceError(errors)
     return cleaned
+
+
+def _clean_action(
+    item: Any, *, where: str, index: int, organization: Organization, flow: Flow | None, old: dict[str, dict]
+) -> dict:
+    if not isinstance(item, dict):
+        raise ServiceError({where: ["Must be an object with actionType and config."]})
+    unknown = set(item) - {"id", "actionType", "config", "sortOrder"}
+    if unknown:
+        raise ServiceError({f"{where}.{sorted(unknown)[0]}": ["Unknown key."]})
+    action_type = item.get("actionType")
+    if not isinstance(action_type, str):
+        raise ServiceError({f"{where}.actionType": ["This field is required."]})
+    sort_order = item.get("sortOrder", index + 1)
+    if isinstance(sort_order, bool) or not isinstance(sort_order, int) or sort_order < 0:
+        raise ServiceError({f"{where}.sortOrder": ["Must be a whole number."]})
+    config = item.get("config") or {}
+    previous = old.get(str(item.get("id"))) if item.get("id") else None
+    try:
+        step_type = get_step_type(action_type)
+        if "workflow" not in step_type.contexts:
+            raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
+        config = step_type.validate(
+            config,
+            flow=flow,
+            organization=organization,
+            old=previous["config"] if previous and previous["action_type"] == action_type else None,
+        )
+    except StepConfigError as exc:
+        key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
+        message = exc.message.replace("step type", "action type")
+        raise ServiceError({key: [message]})
+    return {
+        "id": previous["id"] if previous else None,
+        "action_type": action_type,
+        "config": config,
+        "sort_order": sort_order,
+    }
 
 
 def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None) -> dict:
@@ -150,16 +161,16 @@ def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None
             elif module in TRIGGERS and flow.module != module:
                 errors["flowId"] = [f"That flow is not a {module} flow."]
     out["flow"] = flow
-    if errors:
-        raise ServiceError(errors)
-    if "triggerFilters" in data or not partial:
+    # Every group is checked before answering, so all the errors come back at once. The filters
+    # need the module and flow to know the fields, so they wait for those to be right.
+    if ("triggerFilters" in data or not partial) and not {"triggerModule", "flowId"} & set(errors):
         try:
             out["triggerFilters"] = validate_filter(
                 data.get("triggerFilters"),
                 workflow_field_types(organization=organization, module=out["triggerModule"], flow=flow),
             )
         except FilterError as exc:
-            raise ServiceError({f"triggerFilters.{key}": reasons for key, reasons in exc.errors.items()})
+            errors.update({f"triggerFilters.{key}": reasons for key, reasons in exc.errors.items()})
     if "actions" in data or not partial:
         old = {}
         if workflow is not None:
@@ -167,7 +178,12 @@ def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None
                 str(a.pk): {"id": a.pk, "action_type": a.action_type, "config": a.config}
                 for a in workflow.actions.all()
             }
-        out["actions"] = _clean_actions(data.get("actions", []), organization=organization, flow=flow, old=old)
+        try:
+            out["actions"] = _clean_actions(data.get("actions", []), organization=organization, flow=flow, old=old)
+        except ServiceError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ServiceError(errors)
     return out
 
 

@@ -149,17 +149,22 @@ def workflow_editor(request, org, workflow_id=None):
         return _render_editor(request, organization, workflow, is_admin, state, parts=parts, op=op)
 
     payload, errors = forms.payload_from_state(state)
-    if not errors:
-        try:
-            if workflow is None:
-                payload["organization"] = organization.parameterized_name
-                saved = services.workflow_create(user=request.user, data=payload)
-            else:
-                saved = services.workflow_update(user=request.user, workflow=workflow, data=payload)
-        except ServiceError as exc:
-            errors = exc.errors if isinstance(exc.errors, dict) else {"": list(exc.errors)}
-        except Forbidden as exc:
-            raise PermissionDenied(exc.message)
+    if workflow is None:
+        payload["organization"] = organization.parameterized_name
+    try:
+        if errors:
+            # What the form could not read (bad JSON) is not all: the service's checks run too, saving
+            # nothing, so every error is shown after one submit.
+            services.workflow_validate(user=request.user, data=payload, workflow=workflow)
+        elif workflow is None:
+            saved = services.workflow_create(user=request.user, data=payload)
+        else:
+            saved = services.workflow_update(user=request.user, workflow=workflow, data=payload)
+    except ServiceError as exc:
+        found = exc.errors if isinstance(exc.errors, dict) else {"": list(exc.errors)}
+        errors = {**found, **errors}
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message)
     if errors:
         return _render_editor(request, organization, workflow, is_admin, state, errors=errors, status=422)
     messages.success(request, f"Saved {saved.name} (version {saved.version}).")
