@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from flows.models import Field, Flow, Stage, User
 from flows.selectors import flow_can_read, flow_get, flow_member_get, flow_members
+from flowsite.humane import format_number
 from tasks import selectors, services
 from tasks.extensions import action_list, buttons_context
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
@@ -43,12 +44,16 @@ SEARCH_MAX = 200
 # --- shared helpers ----------------------------------------------------------------------------
 
 
-def _display(value: Any) -> str:
-    """A Task API JSON value as people read it."""
+def _display(value: Any, kind: str | None = None) -> str:
+    """A Task API JSON value as people read it: numbers with thousands separators, currency with cents."""
     if value is None or value == [] or value == "":
         return ""
     if isinstance(value, bool):
         return "Yes" if value else "No"
+    if kind == T.NUMBER:
+        return format_number(value)
+    if kind == T.CURRENCY:
+        return format_number(value, 2)
     if isinstance(value, list):
         return ", ".join(item.get("filename", "") if isinstance(item, dict) else str(item) for item in value)
     return str(value)
@@ -170,7 +175,8 @@ class Board:
         data = task.data or {}
         task.card_key = task_identity(task)
         task.card_values = [
-            (field, _truncate(_display(field_to_json(field, data.get(str(field.pk)))))) for field in self.card_fields
+            (field, _truncate(_display(field_to_json(field, data.get(str(field.pk))), field.type)))
+            for field in self.card_fields
         ]
         task.card_actions = self.actions_by_stage.get(stage.pk, [])
         return task
@@ -317,7 +323,7 @@ def _field_rows(task: Task, fields: list[Field]) -> list[Row]:
     data = task.data or {}
     for field in fields:
         value = field_to_json(field, data.get(str(field.pk)))
-        row = Row(str(field.pk), field.name, value, _display(value), field.editable, kind=field.type)
+        row = Row(str(field.pk), field.name, value, _display(value, field.type), field.editable, kind=field.type)
         if field.type == T.URL and value:
             row.href = value
         elif field.type == T.EMAIL and value:
