@@ -8,6 +8,7 @@ from django.test import Client
 
 from actions.engine import run_create, run_execute
 from actions.models import Run
+from tasks.identity import task_identity
 from tasks.services import task_create
 from tests.receivers import Receiver
 from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
@@ -79,6 +80,8 @@ def test_run_history_pagination_and_status_filter(crm):
     assert page1.count('class="run-row"') == 20
     assert f">#{runs[-1].pk}</a>" in page1 and f">#{runs[2].pk}</a>" not in page1  # newest first
     assert "Page 1 of 2" in page1 and "When a lead is created" in page1 and "v1" in page1
+    # The record is named as everywhere else (tasks.identity), not "Leads #<id>".
+    assert f">{crm.leads.name} · {task_identity(task)}</a>" in page1 and f"{crm.leads.name} #" not in page1
     assert f"/flows/acme/{crm.leads.parameterized_name}/tasks/{task.pk}" in page1
     page2 = member.get(url + "?page=2").content.decode()
     assert page2.count('class="run-row"') == 3 and f">#{runs[0].pk}</a>" in page2
