@@ -45,6 +45,7 @@ from flows.selectors import flow_can_edit
 from flowsite import jsonsafe
 from flowsite.api import Forbidden, ServiceError
 from flowsite.bounds import id_or_none
+from tasks.identity import task_identity
 from tasks.models import Task
 from tasks.schema import field_list, stage_create, stage_delete, stage_list, stage_update
 from tasks.services import task_to_json, task_validate
@@ -716,14 +717,17 @@ def sample_tasks(*, flow: Flow, action: dict | None, limit: int = 20) -> list:
 
 
 def task_label(task, fields) -> str:
+    """The task's one identity (tasks.identity), then where it is and what it is about."""
     values = []
     for f in fields:
+        if f.unique:
+            continue  # already the identity
         value = field_to_json(f, (task.data or {}).get(str(f.pk)))
         if isinstance(value, str) and value:
             values.append(value)
         if len(values) == 2:
             break
-    return f"#{task.pk} · {task.stage.name}" + (f" · {' · '.join(values)}" if values else "")
+    return f"{task_identity(task)} · {task.stage.name}" + (f" · {' · '.join(values)}" if values else "")
 
 
 def _schema_sample(flow: Flow, action: dict | None, actor: User) -> dict:

@@ -33,6 +33,7 @@ from django_q.tasks import async_task
 
 from actions.models import Run, StepRun
 from actions.program import cursor_advance, cursor_path, step_at
+from actions.run_hooks import run_failure_announce
 from actions.run_store import (
     Claim,
     lease_seconds,
@@ -331,6 +332,7 @@ def _fail(claim: Claim, step_run: StepRun, step: dict, message: str, **record) -
         run_finish(run, claim.owner, Run.Status.FAIL, errors=[error])
     logger.info("run %s failed at step %s: %s", run.pk, cursor_path(run.cursor), message)
     _notify_failure(run, error)
+    run_failure_announce(run=run, error=error)
     return StepOutcome.FAIL
 
 

@@ -13,7 +13,9 @@ urlpatterns = [
         views.action_perform,
         name="action_perform",
     ),
+    path("flows/<slug:org>/<slug:flow>/runs", views.flow_runs, name="flow_runs"),
     path("flows/<slug:org>/<slug:flow>/runs/<id:run_id>", views.run_status, name="run_status"),
+    path("flows/<slug:org>/<slug:flow>/tasks/<id:task_id>/runs", views.task_runs, name="task_runs"),
     # The Flow Builder
     path(BUILDER, b.flow_builder, name="flow_builder"),
     path(f"{BUILDER}/select/<str:key>", b.builder_select, name="builder_select"),

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, register_converter
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from flowsite.bounds import IdConverter
@@ -19,6 +21,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico where a page links no icon (the API docs, error pages).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/", include((api_patterns, "api"))),
     # flows first: its "flows/<org>/new" must win over the board at "flows/<org>/<flow>" (tasks).

@@ -522,6 +522,8 @@ def where(key: str) -> str:
             parts.append(f"{words.get(match.group(1), match.group(1))} {int(match.group(2)) + 1}")
         elif token != "config":
             parts.append(words.get(token, token))
+    if parts:
+        parts[0] = parts[0][:1].upper() + parts[0][1:]  # "Name", not "name", at the start of the line
     return " › ".join(parts) or "Workflow"
 
 

@@ -11,6 +11,7 @@ from actions.steps.base import StepConfigError, StepFailed
 from actions.steps.signing import sign
 from flowsite.outbound import (
     OutboundError,
+    check_url_literal,
     is_sensitive_header,
     redact_headers,
     redact_text,
@@ -38,7 +39,17 @@ def clean_url(config: dict, key: str = "url") -> str:
         raise StepConfigError(key, "must be an http:// or https:// URL")
     if any(c in url for c in "\r\n\t "):
         raise StepConfigError(key, "must not contain spaces or line breaks")
+    refuse_literal_address(url, key)
     return url
+
+
+def refuse_literal_address(url: str, key: str = "url") -> None:
+    """A URL whose host is an address the outbound policy refuses can never be called: say so when
+    the step is saved, with the message the run would give."""
+    try:
+        check_url_literal(url)
+    except OutboundError as exc:
+        raise StepConfigError(key, exc.message)
 
 
 def clean_method(config: dict, default: str = "POST") -> str:

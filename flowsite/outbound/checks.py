@@ -206,3 +206,17 @@ def check_url(url: str) -> tuple[str, list[str]]:
     """
     target = parse_url(url)
     return target.host, checked_addresses(target, float(settings.OUTBOUND_TOTAL_TIMEOUT))
+
+
+def check_url_literal(url: str) -> None:
+    """Refuse now, without resolving anything, a URL whose host is an IP address (in any spelling
+    ``send`` understands) that ``send`` would refuse; raises OutboundError with the same message.
+
+    For saving a step: a literal address cannot change before the run, a host name can (DNS may
+    answer differently then), so names and URLs this parser cannot read are left to ``send``."""
+    try:
+        target = parse_url(url)
+    except OutboundError:
+        return
+    if target.literal:
+        check_address(target.host, target.host, True)

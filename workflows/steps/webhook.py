@@ -43,6 +43,8 @@ def clean_template_url(config: dict) -> str:
         raise StepConfigError("url", "is not a valid URL")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise StepConfigError("url", "must be an http:// or https:// URL")
+    # A placeholder in the host leaves a name (or no valid address) in the probe, which is checked at run time.
+    http.refuse_literal_address(probe)
     return url
 
 
