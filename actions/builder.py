@@ -42,7 +42,10 @@ from actions.steps.http import METHODS, SECRET_MASK
 from actions.versions import flow_design_version
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
+from flowsite import jsonsafe
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
+from tasks.identity import task_identity
 from tasks.models import Task
 from tasks.schema import field_list, stage_create, stage_delete, stage_list, stage_update
 from tasks.services import task_to_json, task_validate
@@ -214,10 +217,7 @@ def draft_action_update(draft: BuilderDraft, key: str, *, flow: Flow, values: di
         valid = dict(flow.stages.values_list("pk", "position"))
         ids = []
         for raw in values["from_stages"]:
-            try:
-                pk = int(raw)
-            except (TypeError, ValueError):
-                continue
+            pk = id_or_none(raw)
             if pk in valid and pk not in ids:
                 ids.append(pk)
         action["from_stages"] = sorted(ids, key=lambda pk: valid[pk])
@@ -612,7 +612,9 @@ def _json_initial(config: dict, ctx: dict) -> dict:
 
 def _json_parse(post, ctx: dict) -> tuple[dict, dict]:
     try:
-        config = json.loads(post.get("config") or "{}")
+        config = jsonsafe.loads(post.get("config") or "{}")
+    except jsonsafe.UnsafeJSON as exc:
+        raise StepConfigError("config", f"is not accepted: {exc}")
     except ValueError as exc:
         raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
     if not isinstance(config, dict):
@@ -732,14 +734,17 @@ def sample_tasks(*, flow: Flow, action: dict | None, limit: int = 20) -> list:
 
 
 def task_label(task, fields) -> str:
+    """The task's one identity (tasks.identity), then where it is and what it is about."""
     values = []
     for f in fields:
+        if f.unique:
+            continue  # already the identity
         value = field_to_json(f, (task.data or {}).get(str(f.pk)))
         if isinstance(value, str) and value:
             values.append(value)
         if len(values) == 2:
             break
-    return f"#{task.pk} · {task.stage.name}" + (f" · {' · '.join(values)}" if values else "")
+    return f"{task_identity(task)} · {task.stage.name}" + (f" · {' · '.join(values)}" if values else "")
 
 
 def _schema_sample(flow: Flow, action: dict | None, actor: User) -> dict:

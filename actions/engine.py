@@ -6,12 +6,15 @@ each as it finishes), and releases it when the run ends or parks in a wait. The 
 re-queues runs whose lease expired (their worker died) and runs whose wait is due.
 Every outbound call carries an idempotency id stable per run and step, so a step repeated
 after a crash can be recognized by its receiver.
+
+This module is the run's logic; the statements it makes on runs and step records (claims, leases,
+moves, records) are the run store's (actions.run_store), the program's cursor is actions.program.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
-import json
 import logging
 import os
 import random
@@ -22,14 +25,34 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from actions.models import Run, StepRun
+from actions.program import cursor_advance, cursor_path, step_at
+from actions.run_hooks import run_failure_announce
+from actions.run_store import (
+    Claim,
+    lease_seconds,
+    run_claim,
+    run_finish,
+    run_move,
+    run_next_on_task,
+    run_park,
+    run_still_ours,
+    runs_claim,
+    runs_due,
+    runs_mark_rung,
+    runs_ready,
+    step_run_count_attempt,
+    step_run_create,
+    step_run_get_or_create,
+    step_run_record,
+)
+from actions.run_store import claims_hand_back as _hand_back
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepRetry, get_step_type
 from flows.models import Flow
 from flows.selectors import flow_read_now
@@ -40,10 +63,6 @@ from tasks.selectors import task_with_relations
 logger = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-def lease_seconds() -> float:
-    return float(getattr(settings, "RUN_LEASE_SECONDS", 90))
 
 
 # ---------------------------------------------------------------- starting and waking
@@ -112,254 +131,50 @@ def run_create(**kwargs) -> Run:
     return runs_create([run_build(**kwargs)])[0]
 
 
-# ---------------------------------------------------------------- program navigation
-
-
-def step_at(program: list[dict], cursor: list) -> dict | None:
-    """The step the cursor points at, or None when it is past the end of its list."""
-    steps = program
-    step = None
-    for i, part in enumerate(cursor):
-        if isinstance(part, int):
-            if part >= len(steps):
-                return None
-            step = steps[part]
-        else:
-            steps = (step or {}).get("config", {}).get(part) or []
-            if i == len(cursor) - 1:
-                return None
-    return step
-
-
-def cursor_advance(program: list[dict], cursor: list) -> list:
-    """The cursor of the step after this one, climbing out of finished branches."""
-    cursor = list(cursor)
-    while True:
-        cursor[-1] += 1
-        if step_at(program, cursor) is not None or len(cursor) == 1:
-            return cursor
-        cursor = cursor[:-2]
-
-
-def cursor_path(cursor: list) -> str:
-    return ".".join(str(part) for part in cursor)
-
-
-# ---------------------------------------------------------------- claiming
-
-
-def run_claim(run_id: int, owner: str) -> Run | None:
-    """Take the lease on a run if it is due and nobody holds it, and no other run on the
-    same task is running (runs on one task are serialized, so merges never overwrite)."""
-    now = timezone.now()
-    with transaction.atomic():
-        statement = f"SELECT {_run_columns()} FROM actions_run WHERE id = %s{_for_update()}"
-        run = next(iter(Run.objects.raw(statement, [run_id])), None)
-        if run is None or run.is_finished:
-            return None
-        if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
-            return None
-        if run.status == Run.Status.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
-            return None
-        if run.task_id:
-            # The task row lock makes the "is another run busy on this task" check race-free.
-            _sql(f"SELECT id FROM tasks_task WHERE id = %s{_for_update()}", [run.task_id])
-            if _task_busy(run, now):
-                return None
-        first_step = _lease(run, owner, now, now + timedelta(seconds=lease_seconds()))
-        _sql(
-            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s, started_at = %s"
-            " WHERE id = %s",
-            [run.status, owner, _when(run.lease_expires_at), _when(run.started_at), run.pk],
-        )
-        if first_step is not None:
-            first_step.save()
-            run.next_step_run = first_step
-    return run
-
-
-def _lease(run: Run, owner: str, now, lease) -> StepRun | None:
-    """Mark a claimed run in memory as leased to `owner`, and return its first step's record, not
-    yet saved, if it never started: a run's very first step is recorded as running in the claim's
-    own transaction (it has no step records yet, so they can be inserted blind)."""
-    run.first_claim = run.started_at is None
-    run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
-    run.started_at = run.started_at or now
-    run.next_step_run = None
-    step = step_at(run.program, run.cursor) if run.first_claim else None
-    return StepRun(run=run, **_new_step_run(run, step, run.cursor)) if step is not None else None
-
-
-# The engine's hottest statements are plain SQL: on this kind of machine compiling an ORM query
-# costs several times the database round trip it makes, and a run takes several of them.
-
-
-def _sql(statement: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-@functools.cache
-def _run_columns() -> str:
-    # Named, not *: a prepared "SELECT *" fails once a migration adds a column under a live connection.
-    return ", ".join(field.column for field in Run._meta.concrete_fields)
-
-
-def _placeholders(values: list) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _for_update() -> str:
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
-def _when(value):
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _task_busy(run: Run, now) -> bool:
-    """Another run holds a live lease on the run's task, or (first come, first served) an earlier
-    run on it is still pending."""
-    statement = "SELECT 1 FROM actions_run WHERE task_id = %s AND id <> %s AND ((status = %s AND lease_expires_at > %s)"
-    params = [run.task_id, run.pk, Run.Status.RUNNING, _when(now)]
-    if run.status == Run.Status.PENDING:
-        statement += " OR (status = %s AND id < %s)"
-        params += [Run.Status.PENDING, run.pk]
-    return bool(_sql(statement + ") LIMIT 1", params))
-
-
-# Pending runs of a batch that are not busy: another run on the task holds a live lease, or an earlier
-# run on it is still pending (first come, first served). The claim's `_task_busy`, for many at once.
-_BUSY = (
-    "SELECT r.id FROM actions_run r WHERE r.id IN ({ids}) AND EXISTS (SELECT 1 FROM actions_run o"
-    " WHERE o.task_id = r.task_id AND o.id <> r.id AND ((o.status = 'running' AND o.lease_expires_at > %s)"
-    " OR (o.status = 'pending' AND o.id < r.id)))"
-)
-
-
-def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Run]:
-    """Claim up to `limit` of these runs that are still pending, by the rules of `run_claim`, in one
-    transaction of six statements however many it takes (the drain's claim). Only runs of one workflow
-    or action go in a batch, so a receiver that hangs delays only its own workflow's runs. Rows other
-    workers are claiming are skipped, not waited for (PostgreSQL; SQLite's one writer serializes)."""
-    if not run_ids:
-        return []
-    now = timezone.now()
-    skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    with transaction.atomic():
-        runs = list(
-            Run.objects.raw(
-                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({_placeholders(run_ids)}) AND status = %s"
-                f" ORDER BY id LIMIT %s{skip}",
-                [*run_ids, Run.Status.PENDING, limit],
-            )
-        )
-        if runs:
-            kind = (runs[0].workflow_id, runs[0].action_id)
-            runs = [run for run in runs if (run.workflow_id, run.action_id) == kind]
-        task_ids = sorted({run.task_id for run in runs if run.task_id})
-        if task_ids:
-            # The task rows' locks make the busy check race-free, as in run_claim.
-            free = {
-                row[0]
-                for row in _sql(
-                    f"SELECT id FROM tasks_task WHERE id IN ({_placeholders(task_ids)}) ORDER BY id{skip}",
-                    task_ids,
-                )
-            }
-            candidates = [run.pk for run in runs]
-            busy = {row[0] for row in _sql(_BUSY.format(ids=_placeholders(candidates)), [*candidates, _when(now)])}
-            runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
-        if not runs:
-            return []
-        lease = now + timedelta(seconds=lease_seconds())
-        claimed = [run.pk for run in runs]
-        _sql(
-            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
-            f" started_at = COALESCE(started_at, %s) WHERE id IN ({_placeholders(claimed)})",
-            [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed],
-        )
-        first_steps = [step for step in (_lease(run, owner, now, lease) for run in runs) if step is not None]
-        for step_run in StepRun.objects.bulk_create(first_steps):
-            step_run.run.next_step_run = step_run
-    return runs
-
-
-def _hand_back(runs: list[Run], owner: str) -> None:
-    """Give claimed runs that never started back to the table, as they were before the claim."""
-    if not runs:
-        return
-    with transaction.atomic():
-        _sql(
-            "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
-            f" WHERE id IN ({_placeholders(runs)})"
-            " AND lease_owner = %s AND status = %s",
-            [Run.Status.PENDING, *[run.pk for run in runs], owner, Run.Status.RUNNING],
-        )
-        fresh = [run.pk for run in runs if run.first_claim]
-        if fresh:
-            # The claim made their first step's record and start time: as if never claimed, so the
-            # next claim counts the first attempt as the first.
-            _sql(
-                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({_placeholders(fresh)})",
-                fresh,
-            )
-            StepRun.objects.filter(run_id__in=fresh).delete()
-
-
-def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
-    path = cursor_path(cursor)
-    return {
-        "path": path,
-        "step_id": str(step.get("id", "")),
-        "type": step.get("type", ""),
-        "idempotency_key": f"run_{run.pk}_step_{path}",
-        "attempts": 1,
-        "status": StepRun.Status.RUNNING,
-        "started_at": timezone.now(),
-    }
-
-
-def _still_ours(run: Run, owner: str) -> Run | None:
-    fresh = Run.objects.select_for_update().filter(pk=run.pk, lease_owner=owner, status=Run.Status.RUNNING).first()
-    return fresh
-
-
 # ---------------------------------------------------------------- executing
+
+
+class StepOutcome(enum.Enum):
+    """How executing one step left the run."""
+
+    NEXT = "next"  # recorded; the run goes on to its next step
+    END = "end"  # that was the last step: the run is a success
+    WAIT = "wait"  # parked until a time (a wait step, or a retry later)
+    FAIL = "fail"  # the step failed, and the run with it
+    STOP = "stop"  # the step ended the run as a success (the task is gone)
+    LOST = "lost"  # the lease went to another worker: this one changes nothing more
 
 
 def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -> Run | None:
     """Claim the run and execute its steps until it ends, waits, or loses its lease.
 
     Consecutive steps run in one go on the run row already in hand: every step records itself in
-    a transaction that first moves the cursor under the lease (`_move`, which fails once the lease
+    a transaction that first moves the cursor under the lease (`run_move`, which fails once the lease
     is someone else's), so the run's cursor and status in memory are the database's and need no
     reload between steps.
     `reload=False` (the worker) skips reading the finished run back for the caller."""
-    owner = owner or _new_owner()
-    run = run_claim(run_id, owner)
-    if run is None:
+    claim = run_claim(run_id, owner or _new_owner())
+    if claim is None:
         return None
-    _run_claimed(run, owner)
-    return Run.objects.filter(pk=run.pk).first() if reload else run
+    _run_claimed(claim)
+    return Run.objects.filter(pk=claim.pk).first() if reload else claim.run
 
 
 def _new_owner() -> str:
     return f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
 
 
-def _run_claimed(run: Run, owner: str) -> None:
+def _run_claimed(claim: Claim) -> None:
     """Execute a claimed run's steps until it ends, waits, or loses its lease."""
+    run = claim.run
     cache: dict[str, Any] = {}
     try:
         while True:
             step = step_at(run.program, run.cursor)
             if step is None:
-                _finish(run, owner, Run.Status.SUCCESS)
+                run_finish(run, claim.owner, Run.Status.SUCCESS)
                 break
-            outcome = _execute_step(run, owner, step, cache)
-            if outcome != "next":
+            if _execute_step(claim, step, cache) is not StepOutcome.NEXT:
                 break
     finally:
         _wake_next_on_task(run)
@@ -383,32 +198,27 @@ def _load_flow(run: Run, task, cache: dict):
     return flow_read_now(cache["flow"])  # with the task, or just above
 
 
-def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -> str:
-    """Run one step and record it. Returns "next", "end" (that was the last step), "wait", "fail", "stop" or "lost"."""
-    cache = cache if cache is not None else {}
-    path = cursor_path(run.cursor)
-    step_type_name = step.get("type", "")
+def _step_run(claim: Claim, step: dict) -> tuple[StepRun, bool]:
+    """The record of the step at the run's cursor, and whether this attempt is its first."""
+    run = claim.run
     # A first attempt is recorded as running in the same INSERT that creates the record, made in
-    # the transaction that claimed the run or completed the step before (`next_step_run`). Only a
-    # step this run reached in an earlier claim may have a record already.
-    prepared = getattr(run, "next_step_run", None)
-    run.next_step_run = None
-    if prepared is not None and prepared.path == path:
-        step_run, created = prepared, True
-    else:
-        new_step = _new_step_run(run, step, run.cursor)
-        del new_step["path"]
-        step_run, created = StepRun.objects.get_or_create(run=run, path=path, defaults=new_step)
+    # the transaction that claimed the run or completed the step before. Only a step this run
+    # reached in an earlier claim may have a record already.
+    prepared, claim.next_step_run = claim.next_step_run, None
+    if prepared is not None and prepared.path == cursor_path(run.cursor):
+        return prepared, True
+    return step_run_get_or_create(run, step, run.cursor)
+
+
+def _execute_step(claim: Claim, step: dict, cache: dict) -> StepOutcome:
+    """Run one step and record it."""
+    run, owner = claim.run, claim.owner
+    step_run, first_attempt = _step_run(claim, step)
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
         # A wait that is now over: it completed when its time came.
-        return _complete(run, owner, step_run, cursor_advance(run.program, run.cursor))
-
-    if not created:
-        # Another attempt (after a crash, a lost lease or a retry): count it before calling out.
-        step_run.attempts += 1
-        step_run.status = StepRun.Status.RUNNING
-        step_run.started_at = step_run.started_at or timezone.now()
-        step_run.save(update_fields=["attempts", "status", "started_at"])
+        return _complete(claim, step_run, cursor_advance(run.program, run.cursor))
+    if not first_attempt:
+        step_run_count_attempt(step_run)
 
     started = time.monotonic()
     task = _load_task(run)
@@ -418,7 +228,7 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         flow=flow,
         task=task,
         user=run.performed_by,
-        path=path,
+        path=step_run.path,
         idempotency_key=step_run.idempotency_key,
         attempt=step_run.attempts,
         # Changes a workflow makes are one link further down the chain than its trigger.
@@ -428,24 +238,13 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
         run_create=run_create,
     )
     try:
-        step_type = get_step_type(step_type_name)
+        step_type = get_step_type(step.get("type", ""))
         if step_type.needs_task and task is None:
             raise StepFailed("the task no longer exists")
-        config = step.get("config") or {}
-        result = step_type.execute(ctx, config)
+        result = step_type.execute(ctx, step.get("config") or {})
         cache["fields"] = ctx.fields
         if result.wait_until is not None or result.stop:
-            with transaction.atomic():
-                if _still_ours(run, owner) is None:
-                    return "lost"
-                if result.apply is not None:
-                    result.apply()
-                _record(step_run, _status_for(result), result=result, started=started)
-                if result.wait_until is not None:
-                    _park(run, result.wait_until)
-                    return "wait"
-                _finish(run, owner, Run.Status.SUCCESS, locked=True)
-                return "stop"
+            return _end_or_park(claim, step_run, result, started)
         if result.branch is not None:
             label, _steps = result.branch
             cursor = [*run.cursor, label, 0]
@@ -453,155 +252,88 @@ def _execute_step(run: Run, owner: str, step: dict, cache: dict | None = None) -
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        return _complete(run, owner, step_run, cursor, result=result, started=started)
+        return _complete(claim, step_run, cursor, result=result, started=started)
     except StepRetry as exc:
         with transaction.atomic():
-            if _still_ours(run, owner) is None:
-                return "lost"
-            _record(step_run, StepRun.Status.WAITING, error=exc.message, request=exc.request, response=exc.response)
-            step_run.output = {"retry_at": exc.wake_at.isoformat()}
-            step_run.save(update_fields=["output"])
-            _park(run, exc.wake_at)
-        return "wait"
+            if not run_still_ours(run, owner):
+                return StepOutcome.LOST
+            step_run_record(
+                step_run,
+                StepRun.Status.WAITING,
+                error=exc.message,
+                output={"retry_at": exc.wake_at.isoformat()},
+                request=exc.request,
+                response=exc.response,
+            )
+            run_park(run, exc.wake_at)
+        return StepOutcome.WAIT
     except StepFailed as exc:
-        _fail(run, owner, step_run, step, exc.message, request=exc.request, response=exc.response, started=started)
-        return "fail"
+        return _fail(claim, step_run, step, exc.message, request=exc.request, response=exc.response, started=started)
     except Exception as exc:  # a bug must fail the run with a reason, never leave it hanging
         if isinstance(exc, StepConfigError):
             message = f"invalid configuration: {exc.field} {exc.message}"
         else:
-            logger.exception("step %s of run %s crashed", path, run.pk)
+            logger.exception("step %s of run %s crashed", step_run.path, run.pk)
             message = "internal error while running this step"
-        _fail(run, owner, step_run, step, message, started=started)
-        return "fail"
+        return _fail(claim, step_run, step, message, started=started)
 
 
-def _complete(run: Run, owner: str, step_run: StepRun, cursor: list, *, result=None, started=None) -> str:
+def _end_or_park(claim: Claim, step_run: StepRun, result: StepResult, started: float) -> StepOutcome:
+    """Record a step that parks the run until a time, or ends it early as a success."""
+    run = claim.run
+    with transaction.atomic():
+        if not run_still_ours(run, claim.owner):
+            return StepOutcome.LOST
+        if result.apply is not None:
+            result.apply()
+        if result.wait_until is not None:
+            step_run_record(step_run, StepRun.Status.WAITING, result=result, started=started)
+            run_park(run, result.wait_until)
+            return StepOutcome.WAIT
+        step_run_record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
+        run_finish(run, claim.owner, Run.Status.SUCCESS)
+        return StepOutcome.STOP
+
+
+def _complete(
+    claim: Claim, step_run: StepRun, cursor: list, *, result: StepResult | None = None, started: float | None = None
+) -> StepOutcome:
     """Record a step as done and move the run on to `cursor`, or end it when nothing is left."""
+    run = claim.run
     next_step = step_at(run.program, cursor)
     last = next_step is None
     with transaction.atomic():
         # Moving the cursor (or ending the run after its last step) under the lease is also the
-        # check that the lease is still ours: the UPDATE locks the run row as `_still_ours` would.
+        # check that the lease is still ours: the UPDATE locks the run row as `run_still_ours` would.
         # The run in memory changes only once this commits: `apply` may still refuse the step.
-        lease = _move(run, owner, cursor, last=last)
+        lease = run_move(run, claim.owner, cursor, last=last)
         if lease is False:
-            return "lost"
+            return StepOutcome.LOST
         if result is not None and result.apply is not None:
             result.apply()
-        _record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
-        if not last:
-            # The next step is new (the cursor never goes back): its record starts in this commit.
-            prepared = StepRun.objects.create(run=run, **_new_step_run(run, next_step, cursor))
+        step_run_record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
+        # The next step is new (the cursor never goes back): its record starts in this commit.
+        prepared = None if last else step_run_create(run, next_step, cursor)
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS
-        return "end"
-    run.next_step_run = prepared
-    return "next"
+        return StepOutcome.END
+    claim.next_step_run = prepared
+    return StepOutcome.NEXT
 
 
-def _status_for(result: StepResult) -> str:
-    return StepRun.Status.WAITING if result.wait_until is not None else StepRun.Status.SUCCESS
-
-
-def _record(
-    step_run: StepRun,
-    status: str,
-    *,
-    result: StepResult | None = None,
-    error: str = "",
-    request: dict | None = None,
-    response: dict | None = None,
-    started: float | None = None,
-) -> None:
-    now = timezone.now()
-    step_run.status = status
-    step_run.error = error
-    if result is not None:
-        step_run.output = result.output
-        if result.wait_until is not None:
-            step_run.output = {**(result.output or {}), "wait_until": result.wait_until.isoformat()}
-        request, response = result.request, result.response
-    if request is not None:
-        step_run.request = request
-    if response is not None:
-        step_run.response = response
-    if status != StepRun.Status.WAITING or step_run.finished_at is None:
-        step_run.finished_at = now
-    if started is not None:
-        step_run.duration_ms = round((time.monotonic() - started) * 1000, 2)
-    _sql(
-        "UPDATE actions_steprun SET status = %s, error = %s, output = %s, request = %s, response = %s,"
-        " finished_at = %s, duration_ms = %s WHERE id = %s",
-        [
-            step_run.status,
-            step_run.error,
-            *(
-                None if value is None else json.dumps(value)
-                for value in (step_run.output, step_run.request, step_run.response)
-            ),
-            _when(step_run.finished_at),
-            step_run.duration_ms,
-            step_run.pk,
-        ],
-    )
-
-
-def _move(run: Run, owner: str, cursor: list, *, last: bool = False):
-    """Set the run's cursor in the database and renew its lease (or, after the last step, end
-    the run as a success), if the lease is still ours. Returns the new lease's expiry (None once
-    the run ended), or False when the run is no longer ours."""
-    now = timezone.now()
-    statement = "UPDATE actions_run SET cursor = %s, lease_expires_at = %s"
-    if last:
-        lease = None
-        statement += ", status = %s, finished_at = %s, lease_owner = '', wake_at = NULL"
-        params = [json.dumps(cursor), None, Run.Status.SUCCESS, _when(now)]
-    else:
-        lease = now + timedelta(seconds=lease_seconds())
-        params = [json.dumps(cursor), _when(lease)]
-    with connection.cursor() as db:
-        db.execute(
-            statement + " WHERE id = %s AND lease_owner = %s AND status = %s",
-            [*params, run.pk, owner, Run.Status.RUNNING],
-        )
-        moved = db.rowcount
-    return lease if moved else False
-
-
-def _park(run: Run, wake_at) -> None:
-    Run.objects.filter(pk=run.pk).update(
-        status=Run.Status.WAITING, wake_at=wake_at, lease_owner="", lease_expires_at=None
-    )
-    run.status = Run.Status.WAITING
-
-
-def _finish(run: Run, owner: str, status: str, *, locked: bool = False, errors: list | None = None) -> None:
-    updates: dict[str, Any] = {
-        "status": status,
-        "finished_at": timezone.now(),
-        "lease_owner": "",
-        "lease_expires_at": None,
-        "wake_at": None,
-    }
-    if errors is not None:
-        updates["errors"] = errors
-    Run.objects.filter(pk=run.pk, lease_owner=owner).update(**updates)
-    run.status = status
-
-
-def _fail(run: Run, owner: str, step_run: StepRun, step: dict, message: str, **record) -> None:
-    label = _step_label(step)
-    number = cursor_path(run.cursor)
-    error = f"Step {_human_number(run.cursor)} ({label}) failed: {message}"
+def _fail(claim: Claim, step_run: StepRun, step: dict, message: str, **record) -> StepOutcome:
+    run = claim.run
+    error = f"Step {_human_number(run.cursor)} ({_step_label(step)}) failed: {message}"
     with transaction.atomic():
-        if _still_ours(run, owner) is None:
-            return
-        _record(step_run, StepRun.Status.FAIL, error=message, **record)
-        _finish(run, owner, Run.Status.FAIL, errors=[error])
-    logger.info("run %s failed at step %s: %s", run.pk, number, message)
+        if not run_still_ours(run, claim.owner):
+            return StepOutcome.FAIL
+        step_run_record(step_run, StepRun.Status.FAIL, error=message, **record)
+        run_finish(run, claim.owner, Run.Status.FAIL, errors=[error])
+    logger.info("run %s failed at step %s: %s", run.pk, cursor_path(run.cursor), message)
     _notify_failure(run, error)
+    run_failure_announce(run=run, error=error)
+    return StepOutcome.FAIL
 
 
 def _human_number(cursor: list) -> str:
@@ -640,12 +372,9 @@ def _wake_next_on_task(run: Run) -> None:
     """When a run on a task ends or parks, ring for the next one waiting its turn."""
     if not run.task_id:
         return
-    waiting = _sql(
-        "SELECT id FROM actions_run WHERE task_id = %s AND status = %s AND id <> %s ORDER BY id LIMIT 1",
-        [run.task_id, Run.Status.PENDING, run.pk],
-    )
-    if waiting:
-        run_enqueue(waiting[0][0])
+    waiting = run_next_on_task(run)
+    if waiting is not None:
+        run_enqueue(waiting)
 
 
 # A worker drains pending runs for at most this long per doorbell, then rings again to go on: a
@@ -653,16 +382,9 @@ def _wake_next_on_task(run: Run) -> None:
 DRAIN_SECONDS = 5.0
 # How long a worker that found nothing to take from the table leaves it before asking again.
 DUE_CHECK_SECONDS = 0.1
+# Per process: until when this worker, having found nothing, leaves the pending and the due runs alone.
 _next_drain_check = 0.0
 _next_due_check = 0.0
-
-# Runs a claim would take: pending, and their task has no earlier pending run and no run in progress.
-_READY = (
-    "SELECT r.id FROM actions_run r WHERE r.status = 'pending' AND NOT EXISTS (SELECT 1 FROM actions_run o"
-    " WHERE o.task_id = r.task_id AND o.id <> r.id"
-    " AND (o.status = 'running' OR (o.status = 'pending' AND o.id < r.id))) ORDER BY r.id LIMIT 32"
-)
-_DUE = "SELECT id FROM actions_run WHERE status = 'waiting' AND wake_at <= %s ORDER BY wake_at LIMIT 16"
 
 
 def _take(select, *, deadline: float, limit: int) -> tuple[int, list[int] | None]:
@@ -697,7 +419,7 @@ def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
     the candidates not taken when the deadline came, or None after three rounds lost to other workers."""
     done = misses = 0
     while misses < 3:
-        ready = [row[0] for row in _sql(_READY, [])]
+        ready = runs_ready()
         if not ready:
             return done, []
         if time.monotonic() >= deadline:
@@ -706,13 +428,13 @@ def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
         owner = _new_owner()
         batch = runs_claim(ready, owner, limit=DRAIN_BATCH)
         started = time.monotonic()
-        for index, run in enumerate(batch):
+        for index, claim in enumerate(batch):
             now = time.monotonic()
             if index and (now >= deadline or now - started >= min(DRAIN_BATCH_SECONDS, lease_seconds() / 4)):
                 _hand_back(batch[index:], owner)
                 break
             done += run_due() + 1
-            _run_claimed(run, owner)
+            _run_claimed(claim)
         misses = 0 if batch else misses + 1
     return done, None
 
@@ -743,7 +465,7 @@ def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
     if time.monotonic() < _next_due_check:
         return 0  # found nothing a moment ago: under a burst of new runs, don't ask after every one
     done, left = _take(
-        lambda: [row[0] for row in _sql(_DUE, [_when(timezone.now())])],
+        runs_due,
         deadline=time.monotonic() + budget_seconds,
         limit=limit,
     )
@@ -761,28 +483,11 @@ def run_sweep(*, now=None) -> list[int]:
     many sweepers run, so a burst never floods the queue with duplicates."""
     now = now or timezone.now()
     settle = timedelta(seconds=float(getattr(settings, "RUN_PENDING_GRACE_SECONDS", 5)))
-    not_rung = Q(rung_at__isnull=True) | Q(rung_at__lte=now - timedelta(seconds=rering_seconds()))
-    due = Q(status=Run.Status.WAITING, wake_at__lte=now) | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
-    if not _queue_backlog():
-        # A pending run is only "lost" once the queue has drained: while doorbells wait in it, a
-        # pending run's own doorbell is most likely among them, and ringing again under a burst
-        # only doubles the workers' work (each duplicate costs a claim) and the queue's length.
-        due |= Q(status=Run.Status.PENDING, created_at__lte=now - settle)
-    needs_worker = due & not_rung
-    if not Run.objects.filter(needs_worker).exists():
-        return []  # the usual case, answered without a write transaction
-    with transaction.atomic():
-        # Taken and marked in two statements, however many: on PostgreSQL the rows are locked (a
-        # concurrent sweeper skips them, then sees rung_at set); on SQLite the transaction holds
-        # the write lock from its start. Either way only one sweeper rings a run.
-        rung = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(needs_worker)
-            .order_by("wake_at", "pk")
-            .values_list("pk", flat=True)[:500]
-        )
-        if rung:
-            Run.objects.filter(pk__in=rung).update(rung_at=now)
+    # A pending run is only "lost" once the queue has drained: while doorbells wait in it, a pending
+    # run's own doorbell is most likely among them, and ringing again under a burst only doubles the
+    # workers' work (each duplicate costs a claim) and the queue's length.
+    pending_before = None if _queue_backlog() else now - settle
+    rung = runs_mark_rung(now=now, rung_before=now - timedelta(seconds=rering_seconds()), pending_before=pending_before)
     for run_id in rung:
         run_enqueue(run_id)
     return rung
@@ -808,16 +513,12 @@ def _queue_backlog() -> int:
         return 0
 
 
+@functools.cache
 def _queue():
-    """The process's one broker. django-q2 makes a new one for every message unless given one, and
-    a new Redis broker is a new connection and handshake: several milliseconds a doorbell."""
-    global _broker
-    if _broker is None:
-        _broker = get_broker()
-    return _broker
-
-
-_broker = None
+    """The process's one broker (a per-process cache). django-q2 makes a new one for every message
+    unless given one, and a new Redis broker is a new connection and handshake: several milliseconds
+    a doorbell."""
+    return get_broker()
 
 
 def rering_seconds() -> float:

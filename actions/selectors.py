@@ -1,9 +1,13 @@
-from django.db.models import Max, Prefetch, QuerySet
+from collections.abc import Iterable
+
+from django.db.models import Count, Max, Prefetch, QuerySet
 from django.http import Http404
 
 from actions.models import Action, Run, Step, StepRun
 from actions.steps.base import StepConfigError, get_step_type
-from flows.models import Flow
+from flows.models import Flow, User
+from flows.selectors import flow_readable_ids
+from flowsite.bounds import id_or_none
 from tasks.models import Notification
 
 
@@ -12,9 +16,8 @@ def action_list(*, flow: Flow) -> QuerySet[Action]:
 
 
 def action_get(*, flow: Flow, action_id) -> Action:
-    try:
-        action_id = int(action_id)
-    except (TypeError, ValueError):
+    action_id = id_or_none(action_id)
+    if action_id is None:
         raise Http404
     action = action_list(flow=flow).filter(pk=action_id).first()
     if action is None:
@@ -31,19 +34,39 @@ def actions_available(*, flow: Flow, task) -> list[Action]:
 
 
 def run_get(*, flow: Flow, run_id) -> Run:
-    try:
-        run_id = int(run_id)
-    except (TypeError, ValueError):
+    run_id = id_or_none(run_id)
+    if run_id is None:
         raise Http404
     run = (
         Run.objects.filter(flow=flow, pk=run_id)
-        .select_related("performed_by", "action")
+        .select_related("performed_by", "action", "task")
         .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.order_by("id")))
         .first()
     )
     if run is None:
         raise Http404
     return run
+
+
+def run_list(
+    *,
+    user: User,
+    flow: Flow,
+    task_ref: int | None = None,
+    action_id: int | None = None,
+    statuses: Iterable[str] | None = None,
+) -> QuerySet[Run]:
+    """The flow's action runs, newest first: the run history of a flow, or of one task (`task_ref`,
+    which outlives the task). Runs hold the task's data in their step records, so they are read
+    through the one rule for task data (flow_readable_ids), whoever found `flow`."""
+    qs = Run.objects.filter(kind=Run.Kind.ACTION, flow=flow, flow_id__in=flow_readable_ids(user=user))
+    if task_ref is not None:
+        qs = qs.filter(task_ref=task_ref)
+    if action_id is not None:
+        qs = qs.filter(action_id=action_id)
+    if statuses:
+        qs = qs.filter(status__in=list(statuses))
+    return qs.select_related("performed_by", "action", "task").annotate(steps_run=Count("step_runs")).order_by("-id")
 
 
 FAILED_NOTIFICATION = "action_failed"  # what the engine leaves the person when their action fails
@@ -128,7 +151,12 @@ def runs_failed_unseen(*, user, flow: Flow, task_ids: list[int] | None = None) -
         return {}
     latest = (
         Run.objects.filter(
-            kind=Run.Kind.ACTION, status=Run.Status.FAIL, flow=flow, performed_by=user, task_ref__in=unread
+            kind=Run.Kind.ACTION,
+            status=Run.Status.FAIL,
+            flow=flow,
+            flow_id__in=flow_readable_ids(user=user),  # the one rule for task data, as run_list
+            performed_by=user,
+            task_ref__in=unread,
         )
         .values("task_ref")
         .annotate(last=Max("id"))

@@ -9,12 +9,14 @@ ACTION = f"{BUILDER}/actions/<str:key>"
 
 urlpatterns = [
     path(
-        "flows/<slug:org>/<slug:flow>/tasks/<int:task_id>/actions/<int:action_id>/perform",
+        "flows/<slug:org>/<slug:flow>/tasks/<id:task_id>/actions/<id:action_id>/perform",
         views.action_perform,
         name="action_perform",
     ),
-    path("flows/<slug:org>/<slug:flow>/runs/<int:run_id>", views.run_status, name="run_status"),
-    path("flows/<slug:org>/<slug:flow>/runs/<int:run_id>/dismiss", views.run_dismiss, name="run_dismiss"),
+    path("flows/<slug:org>/<slug:flow>/runs", views.flow_runs, name="flow_runs"),
+    path("flows/<slug:org>/<slug:flow>/runs/<id:run_id>", views.run_status, name="run_status"),
+    path("flows/<slug:org>/<slug:flow>/runs/<id:run_id>/dismiss", views.run_dismiss, name="run_dismiss"),
+    path("flows/<slug:org>/<slug:flow>/tasks/<id:task_id>/runs", views.task_runs, name="task_runs"),
     # The Flow Builder
     path(BUILDER, b.flow_builder, name="flow_builder"),
     path(f"{BUILDER}/select/<str:key>", b.builder_select, name="builder_select"),
@@ -30,9 +32,9 @@ urlpatterns = [
     path(f"{ACTION}/steps/<str:step_key>/move", b.builder_step_move, name="builder_step_move"),
     path(f"{ACTION}/steps/<str:step_key>/delete", b.builder_step_delete, name="builder_step_delete"),
     path(f"{BUILDER}/stages/new", b.builder_stage_new, name="builder_stage_new"),
-    path(f"{BUILDER}/stages/<int:stage_id>", b.builder_stage_update, name="builder_stage_update"),
-    path(f"{BUILDER}/stages/<int:stage_id>/move", b.builder_stage_move, name="builder_stage_move"),
-    path(f"{BUILDER}/stages/<int:stage_id>/delete", b.builder_stage_delete, name="builder_stage_delete"),
+    path(f"{BUILDER}/stages/<id:stage_id>", b.builder_stage_update, name="builder_stage_update"),
+    path(f"{BUILDER}/stages/<id:stage_id>/move", b.builder_stage_move, name="builder_stage_move"),
+    path(f"{BUILDER}/stages/<id:stage_id>/delete", b.builder_stage_delete, name="builder_stage_delete"),
     path(f"{BUILDER}/versions", b.builder_versions, name="builder_versions"),
-    path(f"{BUILDER}/versions/<int:number>/restore", b.builder_version_restore, name="builder_version_restore"),
+    path(f"{BUILDER}/versions/<id:number>/restore", b.builder_version_restore, name="builder_version_restore"),
 ]

@@ -4,8 +4,8 @@ from actions import api
 
 urlpatterns = [
     path("flows/<slug:org>/<slug:flow>/actions", api.ActionListApi.as_view(), name="actions"),
-    path("flows/<slug:org>/<slug:flow>/actions/<int:action_id>", api.ActionDetailApi.as_view(), name="action"),
+    path("flows/<slug:org>/<slug:flow>/actions/<id:action_id>", api.ActionDetailApi.as_view(), name="action"),
     path("flows/<slug:org>/<slug:flow>/tasks/<str:key>/actions", api.TaskActionsApi.as_view(), name="task_actions"),
     path("flows/<slug:org>/<slug:flow>/executions", api.ExecutionListApi.as_view(), name="executions"),
-    path("flows/<slug:org>/<slug:flow>/executions/<int:run_id>", api.ExecutionDetailApi.as_view(), name="execution"),
+    path("flows/<slug:org>/<slug:flow>/executions/<id:run_id>", api.ExecutionDetailApi.as_view(), name="execution"),
 ]

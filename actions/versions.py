@@ -16,6 +16,7 @@ from django.http import Http404
 
 from actions.models import Action, FlowVersion, Step
 from flows.models import Flow, Stage, User
+from flowsite.bounds import id_or_none
 
 # --- reads -------------------------------------------------------------------------------------
 
@@ -69,9 +70,8 @@ def flow_version_list(*, flow: Flow) -> QuerySet[FlowVersion]:
 
 
 def flow_version_get(*, flow: Flow, number) -> FlowVersion:
-    try:
-        number = int(number)
-    except (TypeError, ValueError):
+    number = id_or_none(number)
+    if number is None:
         raise Http404
     version = flow_version_list(flow=flow).filter(number=number).first()
     if version is None:

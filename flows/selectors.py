@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flowsite.bounds import id_or_none
 
 
 def organization_list(*, user: User) -> QuerySet[Organization]:
@@ -29,9 +30,8 @@ def organization_get(*, user: User, slug: str) -> Organization:
 
 
 def organization_get_by_id(*, user: User, organization_id) -> Organization:
-    try:
-        organization_id = int(organization_id)
-    except (TypeError, ValueError):
+    organization_id = id_or_none(organization_id)
+    if organization_id is None:
         raise Http404
     organization = organization_list(user=user).filter(pk=organization_id).first()
     if organization is None:
@@ -258,9 +258,8 @@ def user_list(*, user: User) -> QuerySet[User]:
 
 
 def user_get(*, user: User, user_id) -> User:
-    try:
-        user_id = int(user_id)
-    except (TypeError, ValueError):
+    user_id = id_or_none(user_id)
+    if user_id is None:
         raise Http404
     found = user_list(user=user).filter(pk=user_id).first()
     if found is None:

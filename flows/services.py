@@ -21,6 +21,7 @@ from flows.models import (
 )
 from flows.selectors import flow_can_edit, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
 
 NAME_MAX = 100
 
@@ -79,9 +80,16 @@ def user_update(*, actor: User, user: User, data: dict) -> User:
         else:
             if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
                 errors["email"] = ["A user with this email already exists."]
-    for key in ("first_name", "last_name", "status"):
-        if key in data and data[key] is not None and (not isinstance(data[key], str) or len(data[key]) > 150):
+    for key in ("first_name", "last_name"):
+        # Stored NOT NULL: null is refused like any other non-string, not passed on to the database.
+        if key in data and (not isinstance(data[key], str) or len(data[key]) > 150):
             errors[key] = ["Must be a string of at most 150 characters."]
+    if (
+        "status" in data
+        and data["status"] is not None
+        and (not isinstance(data["status"], str) or len(data["status"]) > 150)
+    ):
+        errors["status"] = ["Must be a string of at most 150 characters, or null."]
     if errors:
         raise ServiceError(errors)
     if "nick" in data:
@@ -287,9 +295,8 @@ def flow_add_user(*, actor: User, flow: Flow, user_id) -> FlowMembership:
         raise Forbidden("Only members of the flow can add people to it.")
     if isinstance(user_id, bool) or not isinstance(user_id, int | str):
         raise ServiceError({"id": ["Must be a user id."]})
-    try:
-        user_id = int(user_id)
-    except ValueError:
+    user_id = id_or_none(user_id)
+    if user_id is None:
         raise ServiceError({"id": ["Must be a user id."]})
     if not OrganizationMembership.objects.filter(organization=flow.organization, user_id=user_id).exists():
         raise ServiceError({"id": ["Only members of the organization can be added."]})

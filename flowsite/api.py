@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -57,8 +57,14 @@ def validation_error_response(errors: dict[str, list[str]], status_code: int = 4
     return Response({"message": "Validation error", "errors": errors}, status=status_code)
 
 
+TOO_LARGE = "The body is larger than the server accepts."
+
+
 def exception_handler(exc, context):
     """Flowdock's error shape: 400 {"message": "Validation error", "errors": {...}}."""
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer would be an HTML "Bad Request (400)" page.
+        return validation_error_response({"body": [TOO_LARGE]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ServiceError):
         return validation_error_response(exc.errors, exc.status_code)
     if isinstance(exc, Forbidden):
@@ -78,7 +84,17 @@ def exception_handler(exc, context):
 
 
 class ApiView(APIView):
-    """Base for every API view: adds Flowdock's `Flowdock-User` header."""
+    """Base for every API view: adds Flowdock's `Flowdock-User` header, and reads every write's body.
+
+    DRF parses a body only when a view asks for it, so a view that ignores its body would act on a
+    request whose body is hostile (too deep, lone surrogates, too large). Parsing every write's body
+    at the door refuses those the same way on every endpoint, before anything is done.
+    """
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in permissions.SAFE_METHODS:
+            request.data  # noqa: B018  (parses, or raises ParseError / RequestDataTooBig)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

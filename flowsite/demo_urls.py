@@ -1,4 +1,3 @@
-import json
 from datetime import date, timedelta
 
 from django.http import JsonResponse
@@ -6,13 +5,15 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from flowsite import jsonsafe
+
 
 @csrf_exempt
 @require_POST
 def echo(request):
     """Demo-mode receiver for the demo flow's API Call: pushes the close date back a month."""
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = jsonsafe.loads(request.body or b"{}")
     except ValueError:
         return JsonResponse({"error": "expected JSON"}, status=400)
     task = payload.get("task") if isinstance(payload, dict) else None

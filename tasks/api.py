@@ -5,17 +5,21 @@ Schema errors use Flowdock's 400 {"message", "errors"}; task data errors use Flo
 422 {"errors"}.
 """
 
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from flows.selectors import flow_member_get
-from flowsite.api import ApiView, require_object
+from flowsite.api import TOO_LARGE, ApiView, require_object
+from flowsite.bounds import PAGE_MAX, PAGE_SIZE_MAX, bounded_int
+from flowsite.jsonsafe import UnsafeJSONError
 from tasks import schema, selectors, services
 from tasks.values import TaskValidationError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+assert MAX_LIMIT <= PAGE_SIZE_MAX  # so (page - 1) * limit, an SQL OFFSET, fits in 64 bits
 PAGING_PARAMS = ("limit", "page")
 
 
@@ -105,7 +109,12 @@ class TaskApiView(ApiView):
         if isinstance(exc, TaskValidationError):
             return Response({"errors": exc.errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         if isinstance(exc, ParseError):
-            return Response({"errors": {"body": ["must be valid JSON"]}}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+            reason = f": {exc.reason}" if isinstance(exc, UnsafeJSONError) else ""
+            return Response(
+                {"errors": {"body": [f"must be valid JSON{reason}"]}}, status=status.HTTP_422_UNPROCESSABLE_ENTITY
+            )
+        if isinstance(exc, RequestDataTooBig):
+            return Response({"errors": {"body": [TOO_LARGE]}}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         return super().handle_exception(exc)
 
 
@@ -114,19 +123,15 @@ def _paging(params) -> tuple[int, int]:
     limit, page = DEFAULT_LIMIT, 1
     if params.get("limit") not in (None, ""):
         try:
-            limit = int(params["limit"])
-            if limit < 1:
-                raise ValueError
-            limit = min(limit, MAX_LIMIT)
+            # A larger limit within 64 bits is served as the largest page (the API always did so).
+            limit = min(bounded_int(params["limit"], minimum=1), MAX_LIMIT)
         except ValueError:
             errors["limit"] = [f"must be a whole number from 1 to {MAX_LIMIT}"]
     if params.get("page") not in (None, ""):
         try:
-            page = int(params["page"])
-            if page < 1:
-                raise ValueError
+            page = bounded_int(params["page"], minimum=1, maximum=PAGE_MAX)
         except ValueError:
-            errors["page"] = ["must be a whole number from 1"]
+            errors["page"] = [f"must be a whole number from 1 to {PAGE_MAX}"]
     if errors:
         raise TaskValidationError(errors)
     return limit, page

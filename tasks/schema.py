@@ -17,6 +17,7 @@ from flows.models import Field, Flow, Stage, User
 from flows.selectors import flow_can_edit
 from flows.services import flow_schema_bump
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
 from tasks.models import Task, TaskEvent
 from tasks.services import BUILTIN_NAMES, task_events_record
 from tasks.values import (
@@ -102,12 +103,7 @@ def field_get(*, flow: Flow, field_id) -> Field:
 
 
 def _int_or_none(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return id_or_none(value)
 
 
 # --- validation helpers ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.http import Http404
 
 from flows.models import Field, Flow, Organization, Stage, User
 from flows.selectors import flow_readable_ids
+from flowsite.bounds import id_or_none
 from tasks.models import Comment, Mention, Notification, Task
 from tasks.values import T, TaskValidationError, filter_value
 
@@ -125,7 +126,8 @@ def task_list(*, flow: Flow, filters: dict[str, str], active_only: bool = False)
             else:
                 qs = qs.filter(tags=[])
         elif lname == "id":
-            qs = qs.filter(pk=int(text)) if text.strip().isdigit() else qs.none()
+            task_id = id_or_none(text)
+            qs = qs.filter(pk=task_id) if task_id is not None else qs.none()
         elif lname in fields:
             try:
                 qs = qs.filter(_field_condition(fields[lname], text))
@@ -146,8 +148,9 @@ def task_get_by_key(*, flow: Flow, key: str) -> Task:
     qs = task_queryset(flow=flow)
     task = None
     if key_field is None:
-        if key.isdigit():
-            task = qs.filter(pk=int(key)).first()
+        task_id = id_or_none(key) if key.isdigit() else None
+        if task_id is not None:
+            task = qs.filter(pk=task_id).first()
     elif key:
         try:
             normalized = filter_value(key_field, key) if key_field.type in (T.NUMBER, T.UNIQUE_ID, T.EMAIL) else key
@@ -160,9 +163,8 @@ def task_get_by_key(*, flow: Flow, key: str) -> Task:
 
 
 def task_get(*, flow: Flow, task_id) -> Task:
-    try:
-        task_id = int(task_id)
-    except (TypeError, ValueError):
+    task_id = id_or_none(task_id)
+    if task_id is None:
         raise Http404
     task = task_queryset(flow=flow).filter(pk=task_id).first()
     if task is None:

@@ -3,7 +3,7 @@ from django.urls import path
 from tasks import schema_views, views
 
 FLOW = "flows/<slug:org>/<slug:flow>"
-TASK = f"{FLOW}/tasks/<int:task_id>"
+TASK = f"{FLOW}/tasks/<id:task_id>"
 
 urlpatterns = [
     path("notifications", views.notifications, name="notifications"),

@@ -27,9 +27,12 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from flows.models import Field, Flow, Stage, User
 from flows.selectors import flow_can_read, flow_get, flow_member_get, flow_members
+from flowsite.bounds import PAGE_MAX, bounded_int, id_or_none
+from flowsite.humane import format_number
 from tasks import selectors, services
 from tasks.extensions import action_list, buttons_context, failed_runs
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
+from tasks.identity import task_identity
 from tasks.models import Task, TaskEvent
 from tasks.schema import field_list, stage_list
 from tasks.values import T, TaskValidationError, field_to_json
@@ -42,12 +45,16 @@ SEARCH_MAX = 200
 # --- shared helpers ----------------------------------------------------------------------------
 
 
-def _display(value: Any) -> str:
-    """A Task API JSON value as people read it."""
+def _display(value: Any, kind: str | None = None) -> str:
+    """A Task API JSON value as people read it: numbers with thousands separators, currency with cents."""
     if value is None or value == [] or value == "":
         return ""
     if isinstance(value, bool):
         return "Yes" if value else "No"
+    if kind == T.NUMBER:
+        return format_number(value)
+    if kind == T.CURRENCY:
+        return format_number(value, 2)
     if isinstance(value, list):
         return ", ".join(item.get("filename", "") if isinstance(item, dict) else str(item) for item in value)
     return str(value)
@@ -90,7 +97,8 @@ def _board_queryset(*, flow: Flow, fields: list[Field], assignee: str, q: str) -
     if assignee == "none":
         qs = qs.filter(assignee__isnull=True)
     elif assignee.isdigit():
-        qs = qs.filter(assignee_id=int(assignee))
+        assignee_id = id_or_none(assignee)
+        qs = qs.filter(assignee_id=assignee_id) if assignee_id is not None else qs.none()
     if q:
         # Searched in SQL, value by value (not the whole JSON text, whose keys are field ids).
         searchable = [f for f in fields if f.type not in (T.CHECKBOX, T.FILE)]
@@ -172,13 +180,10 @@ class Board:
     def decorate(self, task: Task, stage: Stage) -> Task:
         task.stage = stage
         data = task.data or {}
-        key = field_to_json(self.key_field, data.get(str(self.key_field.pk))) if self.key_field else None
-        if self.key_field is not None and key:
-            task.card_key = f"#{key}" if self.key_field.type == T.UNIQUE_ID else _display(key)
-        else:
-            task.card_key = f"Task {task.pk}"
+        task.card_key = task_identity(task)
         task.card_values = [
-            (field, _truncate(_display(field_to_json(field, data.get(str(field.pk)))))) for field in self.card_fields
+            (field, _truncate(_display(field_to_json(field, data.get(str(field.pk))), field.type)))
+            for field in self.card_fields
         ]
         task.card_actions = self.actions_by_stage.get(stage.pk, [])
         return task
@@ -212,9 +217,10 @@ class Board:
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
+    # Ids and page numbers from the query string: beyond their bounds they are as good as absent.
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return bounded_int(value, maximum=PAGE_MAX)
+    except ValueError:
         return default
 
 
@@ -327,7 +333,7 @@ def _field_rows(task: Task, fields: list[Field]) -> list[Row]:
     data = task.data or {}
     for field in fields:
         value = field_to_json(field, data.get(str(field.pk)))
-        row = Row(str(field.pk), field.name, value, _display(value), field.editable, kind=field.type)
+        row = Row(str(field.pk), field.name, value, _display(value, field.type), field.editable, kind=field.type)
         if field.type == T.URL and value:
             row.href = value
         elif field.type == T.EMAIL and value:

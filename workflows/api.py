@@ -5,12 +5,14 @@ from rest_framework.response import Response
 
 from actions.engine import run_retry
 from flows.selectors import organization_is_admin
-from flowsite.api import ApiView, Forbidden, ServiceError
+from flowsite.api import ApiView, Forbidden, ServiceError, require_object
+from flowsite.bounds import INT64_MAX, PAGE_MAX, PAGE_SIZE_MAX, bounded_int
 from workflows import selectors, services
 from workflows.serializers import workflow_json, workflow_run_json
 from workflows.triggers import TRIGGERS
 
 MAX_LIMIT = 100
+assert MAX_LIMIT <= PAGE_SIZE_MAX  # so (page - 1) * limit, an SQL OFFSET, fits in 64 bits
 
 
 class WorkflowListApi(ApiView):
@@ -49,7 +51,8 @@ class WorkflowDetailApi(ApiView):
 class WorkflowToggleApi(ApiView):
     def patch(self, request, workflow_id):
         workflow = selectors.workflow_get(user=request.user, workflow_id=workflow_id)
-        services.workflow_toggle(user=request.user, workflow=workflow, data=request.data)
+        # An empty body arrives as {}; a JSON null is a body, and not an object.
+        services.workflow_toggle(user=request.user, workflow=workflow, data=require_object(request.data))
         return Response(workflow_json(selectors.workflow_get(user=request.user, workflow_id=workflow_id)))
 
 
@@ -58,10 +61,9 @@ def _positive_int(request, name: str, default: int, maximum: int | None = None) 
     if raw in (None, ""):
         return default
     try:
-        value = int(raw)
+        # Within 64 bits a larger limit is served as the largest page; a page must keep the OFFSET in 64 bits.
+        value = bounded_int(raw, minimum=1, maximum=INT64_MAX if maximum else PAGE_MAX)
     except ValueError:
-        raise ServiceError({name: ["Must be a positive whole number."]})
-    if value < 1:
         raise ServiceError({name: ["Must be a positive whole number."]})
     return min(value, maximum) if maximum else value
 

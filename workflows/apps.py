@@ -21,3 +21,9 @@ class WorkflowsConfig(AppConfig):
         sweep_register(sweep=events_sweep)
         # Overdue tasks are looked for once a minute per worker process.
         sweep_register(sweep=overdue_sweep, every=60.0)
+
+        from actions.run_hooks import run_failure_listener
+        from workflows.services import workflow_run_failure_notify
+
+        # A failed workflow run has no performer to tell; its owner hears of it instead.
+        run_failure_listener(workflow_run_failure_notify)

@@ -23,6 +23,7 @@ from typing import Any
 
 from actions.steps.base import StepConfigError, get_step_type, step_types
 from flows.models import Flow, Organization
+from flowsite import jsonsafe
 from workflows.conditions import LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS
 from workflows.modules import module_flow
 from workflows.selectors import workflow_field_types
@@ -307,7 +308,10 @@ def _row_object(rows: list[dict]) -> dict:
 def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> Any:
     if isinstance(config, str):
         try:
-            return json.loads(config or "{}")
+            return jsonsafe.loads(config or "{}")
+        except jsonsafe.UnsafeJSON as exc:
+            errors[f"{path}.config"] = [f"is not accepted: {exc}"]
+            return {}
         except ValueError as exc:
             errors[f"{path}.config"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
             return {}
@@ -332,7 +336,9 @@ def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> A
         body = (out.pop("body", "") or "").strip()
         if body:
             try:
-                out["body"] = json.loads(body)
+                out["body"] = jsonsafe.loads(body)
+            except jsonsafe.UnsafeJSON as exc:
+                errors[f"{path}.config.body"] = [f"is not accepted: {exc}"]
             except ValueError as exc:
                 errors[f"{path}.config.body"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
         attempts = str(out.pop("maxAttempts", "") or "").strip()
@@ -516,6 +522,8 @@ def where(key: str) -> str:
             parts.append(f"{words.get(match.group(1), match.group(1))} {int(match.group(2)) + 1}")
         elif token != "config":
             parts.append(words.get(token, token))
+    if parts:
+        parts[0] = parts[0][:1].upper() + parts[0][1:]  # "Name", not "name", at the start of the line
     return " › ".join(parts) or "Workflow"
 
 

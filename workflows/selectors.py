@@ -6,6 +6,7 @@ from django.http import Http404
 from actions.models import Run, StepRun
 from flows.models import Field, Flow, OrganizationMembership, User
 from flows.selectors import flow_readable_ids
+from flowsite.bounds import id_or_none
 from workflows.models import Workflow, WorkflowAction
 
 
@@ -64,9 +65,8 @@ def workflow_last_runs(*, user: User) -> QuerySet[Run]:
 
 
 def run_get_for_user(*, user: User, run_id) -> Run:
-    try:
-        run_id = int(run_id)
-    except (TypeError, ValueError):
+    run_id = id_or_none(run_id)
+    if run_id is None:
         raise Http404
     run = (
         Run.objects.filter(pk=run_id, kind=Run.Kind.WORKFLOW, flow_id__in=flow_readable_ids(user=user))

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 
+from actions.models import Run
 from actions.steps.base import StepConfigError, get_step_type
 from flows.models import Flow, Organization, OrganizationMembership, User
-from flows.selectors import organization_is_admin
+from flows.selectors import flow_can_read, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import INT32_MAX
+from tasks.models import Notification
 from workflows.conditions import FilterError, validate_filter
 from workflows.models import Workflow, WorkflowAction
 from workflows.selectors import workflow_field_types
@@ -53,44 +57,56 @@ def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | Non
     if len(actions) > MAX_ACTIONS:
         raise ServiceError({"actions": [f"At most {MAX_ACTIONS} actions."]})
     cleaned = []
+    # Every action is checked, so a person fixes all of them after one submit, not one per submit.
+    errors: dict[str, list[str]] = {}
     for index, item in enumerate(actions):
         where = f"actions[{index}]"
-        if not isinstance(item, dict):
-            raise ServiceError({where: ["Must be an object with actionType and config."]})
-        unknown = set(item) - {"id", "actionType", "config", "sortOrder"}
-        if unknown:
-            raise ServiceError({f"{where}.{sorted(unknown)[0]}": ["Unknown key."]})
-        action_type = item.get("actionType")
-        if not isinstance(action_type, str):
-            raise ServiceError({f"{where}.actionType": ["This field is required."]})
-        sort_order = item.get("sortOrder", index + 1)
-        if isinstance(sort_order, bool) or not isinstance(sort_order, int) or sort_order < 0:
-            raise ServiceError({f"{where}.sortOrder": ["Must be a whole number."]})
-        config = item.get("config") or {}
-        previous = old.get(str(item.get("id"))) if item.get("id") else None
         try:
-            step_type = get_step_type(action_type)
-            if "workflow" not in step_type.contexts:
-                raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
-            config = step_type.validate(
-                config,
-                flow=flow,
-                organization=organization,
-                old=previous["config"] if previous and previous["action_type"] == action_type else None,
-            )
-        except StepConfigError as exc:
-            key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
-            message = exc.message.replace("step type", "action type")
-            raise ServiceError({key: [message]})
-        cleaned.append(
-            {
-                "id": previous["id"] if previous else None,
-                "action_type": action_type,
-                "config": config,
-                "sort_order": sort_order,
-            }
-        )
+            cleaned.append(_clean_action(item, where=where, index=index, organization=organization, flow=flow, old=old))
+        except ServiceError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ServiceError(errors)
     return cleaned
+
+
+def _clean_action(
+    item: Any, *, where: str, index: int, organization: Organization, flow: Flow | None, old: dict[str, dict]
+) -> dict:
+    if not isinstance(item, dict):
+        raise ServiceError({where: ["Must be an object with actionType and config."]})
+    unknown = set(item) - {"id", "actionType", "config", "sortOrder"}
+    if unknown:
+        raise ServiceError({f"{where}.{sorted(unknown)[0]}": ["Unknown key."]})
+    action_type = item.get("actionType")
+    if not isinstance(action_type, str):
+        raise ServiceError({f"{where}.actionType": ["This field is required."]})
+    sort_order = item.get("sortOrder", index + 1)
+    # A JSON number, stored in a 32-bit column: a larger one is bad input, not a database error.
+    if isinstance(sort_order, bool) or not isinstance(sort_order, int) or not 0 <= sort_order <= INT32_MAX:
+        raise ServiceError({f"{where}.sortOrder": [f"Must be a whole number from 0 to {INT32_MAX}."]})
+    config = item.get("config") or {}
+    previous = old.get(str(item.get("id"))) if item.get("id") else None
+    try:
+        step_type = get_step_type(action_type)
+        if "workflow" not in step_type.contexts:
+            raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
+        config = step_type.validate(
+            config,
+            flow=flow,
+            organization=organization,
+            old=previous["config"] if previous and previous["action_type"] == action_type else None,
+        )
+    except StepConfigError as exc:
+        key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
+        message = exc.message.replace("step type", "action type")
+        raise ServiceError({key: [message]})
+    return {
+        "id": previous["id"] if previous else None,
+        "action_type": action_type,
+        "config": config,
+        "sort_order": sort_order,
+    }
 
 
 def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None) -> dict:
@@ -122,12 +138,13 @@ def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None
     text("name", 200, True)
     text("description", 2000, False)
     module = data.get("triggerModule", workflow.trigger_module if workflow else None)
-    if module not in TRIGGERS:
+    # Names are strings: a dict or list is no name (and is unhashable, so `in TRIGGERS` would raise).
+    if not isinstance(module, str) or module not in TRIGGERS:
         errors["triggerModule"] = [f"Must be one of: {', '.join(TRIGGERS)}."]
     else:
         out["triggerModule"] = module
         trigger = data.get("triggerType", workflow.trigger_type if workflow else None)
-        if trigger not in TRIGGERS[module]:
+        if not isinstance(trigger, str) or trigger not in TRIGGERS[module]:
             errors["triggerType"] = [f"For {module}, must be one of: {', '.join(TRIGGERS[module])}."]
         else:
             out["triggerType"] = trigger
@@ -147,16 +164,16 @@ def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None
             elif module in TRIGGERS and flow.module != module:
                 errors["flowId"] = [f"That flow is not a {module} flow."]
     out["flow"] = flow
-    if errors:
-        raise ServiceError(errors)
-    if "triggerFilters" in data or not partial:
+    # Every group is checked before answering, so all the errors come back at once. The filters
+    # need the module and flow to know the fields, so they wait for those to be right.
+    if ("triggerFilters" in data or not partial) and not {"triggerModule", "flowId"} & set(errors):
         try:
             out["triggerFilters"] = validate_filter(
                 data.get("triggerFilters"),
                 workflow_field_types(organization=organization, module=out["triggerModule"], flow=flow),
             )
         except FilterError as exc:
-            raise ServiceError({f"triggerFilters.{key}": reasons for key, reasons in exc.errors.items()})
+            errors.update({f"triggerFilters.{key}": reasons for key, reasons in exc.errors.items()})
     if "actions" in data or not partial:
         old = {}
         if workflow is not None:
@@ -164,7 +181,12 @@ def workflow_validate(*, user: User, data: Any, workflow: Workflow | None = None
                 str(a.pk): {"id": a.pk, "action_type": a.action_type, "config": a.config}
                 for a in workflow.actions.all()
             }
-        out["actions"] = _clean_actions(data.get("actions", []), organization=organization, flow=flow, old=old)
+        try:
+            out["actions"] = _clean_actions(data.get("actions", []), organization=organization, flow=flow, old=old)
+        except ServiceError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ServiceError(errors)
     return out
 
 
@@ -216,6 +238,9 @@ def workflow_update(*, user: User, workflow: Workflow, data: Any) -> Workflow:
 def workflow_toggle(*, user: User, workflow: Workflow, data: Any = None) -> Workflow:
     if not organization_is_admin(user=user, organization=workflow.organization):
         raise Forbidden("Only organization admins can enable or disable workflows.")
+    if data is not None and not isinstance(data, dict):
+        # No data flips; anything else must say what it wants, as an object ([], "x" and 1 used to flip).
+        raise ServiceError({"body": ["Expected a JSON object, or no body."]})
     value = not workflow.is_active
     if isinstance(data, dict) and "isActive" in data:
         if not isinstance(data["isActive"], bool):
@@ -230,3 +255,24 @@ def workflow_delete(*, user: User, workflow: Workflow) -> None:
     if not organization_is_admin(user=user, organization=workflow.organization):
         raise Forbidden("Only organization admins can delete workflows.")
     workflow.delete()
+
+
+def workflow_run_failure_notify(*, run: Run, error: str) -> Notification | None:
+    """A failed workflow run tells the workflow's owner (the person who created it), linking to the
+    run, as a failed action tells its performer. The run holds the task's data, so an owner who may
+    no longer read the run's flow is told nothing."""
+    if run.kind != Run.Kind.WORKFLOW or run.workflow_id is None:
+        return None
+    workflow = Workflow.objects.select_related("created_by").filter(pk=run.workflow_id).first()
+    owner = workflow.created_by if workflow else None
+    flow = Flow.objects.select_related("organization").filter(pk=run.flow_id).first()
+    if owner is None or flow is None or not flow_can_read(user=owner, flow=flow):
+        return None
+    return Notification.objects.create(
+        user=owner,
+        flow=flow,
+        task_id=run.task_id,
+        kind="workflow_failed",
+        message=f'Workflow "{run.name}" failed. {error}',
+        url=reverse("workflow_run", args=[flow.organization.parameterized_name, run.pk]),
+    )

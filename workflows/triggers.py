@@ -43,6 +43,36 @@ SINGULAR = {
     "tasks": "task",
     "projects": "project",
 }
+# What a trigger type means, as a sentence: "lead_created" reads "When a lead is created".
+_EVENT_WORDS = {
+    "created": "is created",
+    "updated": "is updated",
+    "stage_changed": "changes stage",
+    "score_changed": "score changes",
+    "converted": "is converted",
+    "assigned": "is assigned",
+    "won": "is won",
+    "lost": "is lost",
+    "overdue": "becomes overdue",
+    "completed": "is completed",
+    "status_changed": "changes status",
+}
+
+
+def trigger_label(trigger_type: str) -> str:
+    """ "lead_created" -> "When a lead is created"; an unknown code is returned as it is."""
+    for noun in sorted(set(SINGULAR.values()) | {"project_task"}, key=len, reverse=True):
+        prefix = f"{noun}_"
+        if str(trigger_type).startswith(prefix) and trigger_type[len(prefix) :] in _EVENT_WORDS:
+            words = _EVENT_WORDS[trigger_type[len(prefix) :]]
+            thing = noun.replace("_", " ")
+            if words == "score changes":
+                return f"When a {thing}'s score changes"
+            article = "an" if thing[0] in "aeiou" else "a"
+            return f"When {article} {thing} {words}"
+    return str(trigger_type)
+
+
 # Triggers fired by the periodic overdue job, not by a change.
 PERIODIC = {"task_overdue", "project_task_overdue"}
 

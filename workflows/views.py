@@ -111,6 +111,11 @@ def _render_editor(request, organization, workflow, is_admin, state, *, errors=N
         ),
         **view.context(),
     }
+    if workflow is not None and not parts:
+        # Failures show where the workflow is edited, not only in the owner's notifications.
+        failed = selectors.workflow_runs(user=request.user, workflow=workflow, status=Run.Status.FAIL)
+        context["last_failure"] = failed.first()
+        context["failure_count"] = failed.count() if context["last_failure"] else 0
     if not parts:
         return render(request, PAGE, context, status=status)
     # The first part replaces the element htmx targeted; the others swap themselves in by id.
@@ -144,17 +149,22 @@ def workflow_editor(request, org, workflow_id=None):
         return _render_editor(request, organization, workflow, is_admin, state, parts=parts, op=op)
 
     payload, errors = forms.payload_from_state(state)
-    if not errors:
-        try:
-            if workflow is None:
-                payload["organization"] = organization.parameterized_name
-                saved = services.workflow_create(user=request.user, data=payload)
-            else:
-                saved = services.workflow_update(user=request.user, workflow=workflow, data=payload)
-        except ServiceError as exc:
-            errors = exc.errors if isinstance(exc.errors, dict) else {"": list(exc.errors)}
-        except Forbidden as exc:
-            raise PermissionDenied(exc.message)
+    if workflow is None:
+        payload["organization"] = organization.parameterized_name
+    try:
+        if errors:
+            # What the form could not read (bad JSON) is not all: the service's checks run too, saving
+            # nothing, so every error is shown after one submit.
+            services.workflow_validate(user=request.user, data=payload, workflow=workflow)
+        elif workflow is None:
+            saved = services.workflow_create(user=request.user, data=payload)
+        else:
+            saved = services.workflow_update(user=request.user, workflow=workflow, data=payload)
+    except ServiceError as exc:
+        found = exc.errors if isinstance(exc.errors, dict) else {"": list(exc.errors)}
+        errors = {**found, **errors}
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message)
     if errors:
         return _render_editor(request, organization, workflow, is_admin, state, errors=errors, status=422)
     messages.success(request, f"Saved {saved.name} (version {saved.version}).")
@@ -231,8 +241,11 @@ def workflow_run(request, org, run_id):
             "outcome_json": _pretty(step["outcome"]),
             "request_json": _pretty(step["request"]),
             "response_json": _pretty(step["response"]),
+            # Datetimes, not the API's ISO text, so the page can say "2 minutes ago".
+            "started_at": step_run.started_at,
+            "finished_at": step_run.finished_at,
         }
-        for step in data["steps"]
+        for step, step_run in zip(data["steps"], run.step_runs.all(), strict=True)
     ]
     context = {
         "organization": organization,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from flows.models import Flow, User
     from tasks.models import Task
 
+# Filled once per process as the apps load (actions.apps, workflows.apps), only read after that.
 REGISTRY: dict[str, type[StepType]] = {}
 
 
@@ -28,12 +29,17 @@ class StepConfigError(Exception):
 
 
 class StepFailed(Exception):
-    """The step ran and failed; the message is shown to people (never a stack trace or a secret)."""
+    """The step ran and failed; the message is shown to people (never a stack trace or a secret).
+    `retryable`: the same call may succeed later (the outbound call could not complete), for the
+    step types that retry (webhook)."""
 
-    def __init__(self, message: str, *, request: dict | None = None, response: dict | None = None):
+    def __init__(
+        self, message: str, *, request: dict | None = None, response: dict | None = None, retryable: bool = False
+    ):
         self.message = message
         self.request = request
         self.response = response
+        self.retryable = retryable
         super().__init__(message)
 
 

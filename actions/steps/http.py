@@ -9,7 +9,16 @@ from urllib.parse import urlsplit
 
 from actions.steps.base import StepConfigError, StepFailed
 from actions.steps.signing import sign
-from flowsite.outbound import OutboundError, is_sensitive_header, redact_headers, redact_text, send, validate_header
+from flowsite.outbound import (
+    OutboundError,
+    check_url_literal,
+    is_sensitive_header,
+    redact_headers,
+    redact_text,
+    secret_forms,
+    send,
+    validate_header,
+)
 from flowsite.secrets import SecretUnreadable, decrypt, encrypt, is_encrypted
 
 SECRET_MASK = "********"
@@ -30,7 +39,17 @@ def clean_url(config: dict, key: str = "url") -> str:
         raise StepConfigError(key, "must be an http:// or https:// URL")
     if any(c in url for c in "\r\n\t "):
         raise StepConfigError(key, "must not contain spaces or line breaks")
+    refuse_literal_address(url, key)
     return url
+
+
+def refuse_literal_address(url: str, key: str = "url") -> None:
+    """A URL whose host is an address the outbound policy refuses can never be called: say so when
+    the step is saved, with the message the run would give."""
+    try:
+        check_url_literal(url)
+    except OutboundError as exc:
+        raise StepConfigError(key, exc.message)
 
 
 def clean_method(config: dict, default: str = "POST") -> str:
@@ -91,17 +110,11 @@ def public_headers(headers: list[dict]) -> list[dict]:
 
 
 def secret_values(headers: list[dict]) -> list[str]:
-    """Secret header values in clear, plus the credential alone for "Scheme credential" values,
-    since a receiver may echo just the token."""
+    """Secret header values in clear, in every form that must be redacted (see secret_forms)."""
     values: list[str] = []
     for header in headers or []:
-        value = decrypt(header.get("value") or "")
-        if not header.get("secret") or not value:
-            continue
-        values.append(value)
-        scheme, _, credential = value.partition(" ")
-        if credential.strip() and len(credential.strip()) >= 4:
-            values.append(credential.strip())
+        if header.get("secret"):
+            values += secret_forms(decrypt(header.get("value") or ""))
     return values
 
 
@@ -142,9 +155,9 @@ def signed_send(
         "body": excerpt(body.decode(), secrets),
     }
     try:
-        response = send(method, url, headers=out_headers, body=body if method != "GET" else None)
+        response = send(method, url, headers=out_headers, body=body if method != "GET" else None, secrets=secrets)
     except OutboundError as exc:
-        raise StepFailed(redact_text(exc.message, secrets), request=request_record)
+        raise StepFailed(exc.message, request=request_record, retryable=exc.retryable) from None
     return response, request_record, secrets
 
 

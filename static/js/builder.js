@@ -340,6 +340,12 @@
     elt.addEventListener("htmx:beforeSwap", swapIntoPage);
   });
 
+  // A form marked data-reset-on-success (the new stage's name) empties once its request succeeded.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target;
+    if (event.detail.successful && form.matches && form.matches("form[data-reset-on-success]")) form.reset();
+  });
+
   // --- new content ------------------------------------------------------------------------------
 
   htmx.onLoad(function (root) {

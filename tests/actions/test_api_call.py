@@ -200,8 +200,9 @@ def test_dns_failure_is_a_failure(seed, monkeypatch):
 
 
 def test_refused_address_says_why(seed, settings, receiver):
-    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.2/32"]
     action = seed.action("Meta", [{"type": "api_call", "config": {"url": receiver.url}}])
+    # Saved while the operator allowed loopback; the policy narrowed before the run.
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.2/32"]
     run = perform(seed, action)
     assert run.status == Run.Status.FAIL
     assert "address 127.0.0.1 is not allowed" in run.errors[0]

@@ -614,7 +614,8 @@ def test_test_request_refuses_addresses_the_operator_did_not_allow(admin, flow, 
     html = admin.post(
         f"{B}/actions/a{flow.finish.pk}/steps/test-request", api_call_form(receiver.url), **HX
     ).content.decode()
-    assert "The request failed" in html and "not allowed" in html and "loopback" in html
+    # A literal address the policy refuses is refused with the step's form, before any request.
+    assert 'data-error-for="url"' in html and "address 127.0.0.1 is not allowed (loopback)" in html
     assert receiver.requests == []
 
 

@@ -59,6 +59,18 @@ def browser():
         launched.close()
 
 
+def watch_csp(page) -> list[str]:
+    """Every Content-Security-Policy violation the page reports, from any document it loads."""
+    violations: list[str] = []
+    # Chromium logs most violations to the console itself; the event catches every one, with its directive.
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and violations.append(msg.text))
+    return violations
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
@@ -67,8 +79,11 @@ def page(browser, live_server):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors
+    page.csp_violations = watch_csp(page)
     yield page
     context.close()
+    # Every browser test also proves its pages work under the Content-Security-Policy.
+    assert page.csp_violations == []
 
 
 @pytest.fixture

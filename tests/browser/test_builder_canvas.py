@@ -147,6 +147,7 @@ def test_edit_by_hand(seed, page, login):
     page.get_by_role("button", name="+ Stage").click()
     review = page.locator('.stage-box[data-stage-name="Review"]')
     expect(review).to_be_visible()
+    expect(page.get_by_label("New stage name")).to_have_value("")  # emptied once added (builder.js)
     review.locator("summary").click()
     review.get_by_label("Rename").fill("QA")
     review.get_by_role("button", name="Rename").click()

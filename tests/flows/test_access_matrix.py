@@ -129,8 +129,10 @@ DETAILS = {
     "task page": ("html", lambda m: f"/flows/acme/vault/tasks/{m.task.pk}", lambda m: m.secret),
     "task fields": ("html", lambda m: f"/flows/acme/vault/tasks/{m.task.pk}/fields", lambda m: m.secret),
     "task history": ("html", lambda m: f"/flows/acme/vault/tasks/{m.task.pk}/history", lambda m: m.secret),
-    # The action's progress names the run and links its task; the step records are the execution API's.
-    "run status page": ("html", lambda m: f"/flows/acme/vault/runs/{m.action_run.pk}", lambda m: "Sync"),
+    # The action run's page shows its steps' requests, which carry the task.
+    "run status page": ("html", lambda m: f"/flows/acme/vault/runs/{m.action_run.pk}", lambda m: m.secret),
+    "task run history": ("html", lambda m: f"/flows/acme/vault/tasks/{m.task.pk}/runs", lambda m: "Sync"),
+    "task recent runs": ("html", lambda m: f"/flows/acme/vault/tasks/{m.task.pk}/runs?recent=1", lambda m: "Sync"),
     "workflow run page": (
         "html",
         lambda m: f"/organizations/acme/workflows/runs/{m.workflow_run.pk}",
@@ -212,6 +214,23 @@ def test_lists_and_counts(mode, role, receiver, django_capture_on_commit_callbac
         # Organization members who may join see the join prompt; nobody else sees the flow at all.
         assert m.secret not in board.content.decode()
         assert "Join flow" in board.content.decode() if board.status_code == 200 else board.status_code in (302, 404)
+
+    # The flow's action runs: the Executions list (filtered by the task too) and the run history page.
+    run_link = f"/flows/acme/vault/runs/{m.action_run.pk}"
+    for url in ("/api/flows/acme/vault/executions", f"/api/flows/acme/vault/executions?task_id={m.task.pk}"):
+        response = api.get(url)
+        if allowed:
+            assert response.status_code == 200 and response["X-Total-Count"] == "1", url
+            assert m.secret in response.content.decode(), url
+        else:
+            assert response.status_code in ((401, 403) if role == "anonymous" else (404,)), url
+            assert m.secret not in response.content.decode(), url
+    history = browser.get("/flows/acme/vault/runs")
+    if allowed:
+        assert history.status_code == 200 and run_link in history.content.decode()
+    else:
+        assert history.status_code in ((302,) if role == "anonymous" else (404,))
+        assert run_link not in history.content.decode()
 
     # The workflow's runs (API list and its total; the HTML list; the last run on the workflow list).
     response = _workflow_runs_api(m)

@@ -66,7 +66,9 @@ def test_board_shows_columns_cards_and_only_available_buttons(world, deals, clie
     assert f'id="count-{stage(world.flow, "To Do").pk}" title="Tasks in To Do">1<' in html
     # The key (uniqueId), the first fields, tags and assignee are on the card.
     acme_card = html.split(f'id="task-{acme.pk}"', 1)[1].split("</article>", 1)[0]
-    assert "#1" in acme_card and "Acme Corp" in acme_card and "20" in acme_card
+    # The card names the task by its key's value (tasks.identity), as the task page's title does.
+    assert f'class="title" href="/flows/acme/sales/tasks/{acme.pk}">1</a>' in acme_card
+    assert "Acme Corp" in acme_card and "20" in acme_card
     assert "vip" in acme_card and "Flo Wie" in acme_card
     assert 'data-action="Start"' in acme_card and 'data-action="Ping"' in acme_card
     globex_card = html.split(f'id="task-{globex.pk}"', 1)[1].split("</article>", 1)[0]

@@ -1,6 +1,8 @@
 """The task page through the real URL layer: inline edits, history, comments and mentions, partials,
 delete, and the notifications page."""
 
+import re
+
 import pytest
 
 from actions.models import Action
@@ -145,7 +147,8 @@ def test_stage_and_assignee_change_and_history_shows_them(world, deal, api, clie
 
     history = client.get(f"{deal.url}/history", **HX).content.decode()
     assert "<html" not in history and 'id="task-history"' in history
-    assert "Flo Wie" in history and "via web" in history
+    assert "Flo Wie" in history and "in the browser" in history
+    assert re.search(r'<time datetime="[^"]+" title="[^"]+ UTC">just now</time>', history)
     assert "<del>To Do</del> → <ins>Done</ins>" in history
     assert "<del>empty</del> → <ins>flowie@example.com</ins>" in history
     assert "Number of Employees</span>: <del>20</del> → <ins>21</ins>" in history

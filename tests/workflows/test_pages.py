@@ -92,7 +92,8 @@ def test_list_renders_for_admins_and_members_and_404_for_outsiders(crm):
     admin = client_for(crm.world.admin).get("/organizations/acme/workflows")
     assert admin.status_code == 200
     html = admin.content.decode()
-    assert "Route web leads" in html and "lead_created" in html and "New workflow" in html
+    assert "Route web leads" in html and "When a lead is created" in html and "New workflow" in html
+    assert "lead_created</td>" not in html
     assert f"/organizations/acme/workflows/{workflow.pk}/runs" in html
     assert f'/organizations/acme/workflows/{workflow.pk}/toggle"' in html
     member = client_for(crm.world.member).get("/organizations/acme/workflows")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot, watch_csp
 from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
 from workflows.models import Workflow
 from workflows.serializers import workflow_json
@@ -39,8 +39,10 @@ def in_browser(live_server, user, drive) -> None:
                 page.set_default_timeout(10_000)
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
+                violations = watch_csp(page)
                 drive(page)
                 assert errors == []
+                assert violations == []
             finally:
                 browser.close()
 

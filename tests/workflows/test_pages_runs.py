@@ -8,6 +8,7 @@ from django.test import Client
 
 from actions.engine import run_create, run_execute
 from actions.models import Run
+from tasks.identity import task_identity
 from tasks.services import task_create
 from tests.receivers import Receiver
 from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
@@ -78,7 +79,9 @@ def test_run_history_pagination_and_status_filter(crm):
     page1 = member.get(url).content.decode()
     assert page1.count('class="run-row"') == 20
     assert f">#{runs[-1].pk}</a>" in page1 and f">#{runs[2].pk}</a>" not in page1  # newest first
-    assert "Page 1 of 2" in page1 and "lead_created" in page1 and "v1" in page1
+    assert "Page 1 of 2" in page1 and "When a lead is created" in page1 and "v1" in page1
+    # The record is named as everywhere else (tasks.identity), not "Leads #<id>".
+    assert f">{crm.leads.name} · {task_identity(task)}</a>" in page1 and f"{crm.leads.name} #" not in page1
     assert f"/flows/acme/{crm.leads.parameterized_name}/tasks/{task.pk}" in page1
     page2 = member.get(url + "?page=2").content.decode()
     assert page2.count('class="run-row"') == 3 and f">#{runs[0].pk}</a>" in page2
@@ -109,7 +112,8 @@ def test_run_detail_and_retry_from_the_failed_step(crm):
         member_page = client_for(crm.world.member).get(detail_url)
         assert member_page.status_code == 200
         html = member_page.content.decode()
-        assert "add_tag" in html and "webhook" in html and "the receiver answered 500" in html
+        assert "<strong>Add tag</strong>" in html and "<strong>Webhook</strong>" in html
+        assert "Step 2</span>" in html and ">Failed</span>" in html and "the receiver answered 500" in html
         assert "<pre" in html and "&quot;method&quot;: &quot;POST&quot;" in html  # pretty, escaped JSON
         assert "s3cr3t-t0ken-value" not in html
         assert "Retry from the failed step" not in html
@@ -123,13 +127,13 @@ def test_run_detail_and_retry_from_the_failed_step(crm):
         run.refresh_from_db()
         assert run.status == Run.Status.PENDING
         html = admin.get(detail_url).content.decode()
-        assert 'id="run-status">pending<' in html and "Retry from the failed step" not in html
+        assert 'id="run-status">Queued<' in html and "Retry from the failed step" not in html
 
         receiver.set_response(status=200, body=b'{"ok": true}', headers={"Content-Type": "application/json"})
         run = run_execute(run.pk)
         assert run.status == Run.Status.SUCCESS
         html = admin.get(detail_url).content.decode()
-        assert 'id="run-status">success<' in html and "s3cr3t-t0ken-value" not in html
+        assert 'id="run-status">Succeeded<' in html and "s3cr3t-t0ken-value" not in html
         runs_page = admin.get(f"/organizations/acme/workflows/{workflow.pk}/runs").content.decode()
         assert 'data-status="success"' in runs_page
         listing = admin.get("/organizations/acme/workflows").content.decode()

@@ -10,6 +10,7 @@ from django.core.validators import validate_email
 
 from actions.steps.base import StepConfigError, StepContext, StepFailed
 from flows.models import User
+from flowsite.bounds import id_or_none
 from flowsite.interpolation import interpolate, interpolate_data, interpolate_url, unknown_references
 from tasks.selectors import task_with_relations
 from tasks.services import BUILTIN_NAMES, flow_fields
@@ -77,7 +78,8 @@ def clean_people(value: Any, key: str, *, organization=None, required: bool = Tr
 def person_lookup(person: str | int, users):
     """The user (from the queryset `users`) a reference names, or None."""
     if isinstance(person, int) or str(person).isdigit():
-        return users.filter(pk=int(person)).first()
+        pk = id_or_none(person)
+        return users.filter(pk=pk).first() if pk is not None else None
     return users.filter(email__iexact=str(person)).first()
 
 

@@ -23,9 +23,6 @@ MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0  # 5 minutes
 MAX_RETRY_AFTER_SECONDS = 3600.0  # a receiver asking for more than an hour gets an hour
 BODY_MAX_BYTES = 100_000
-# OutboundError kinds worth another try: the receiver may be back in a moment. A refused address,
-# a bad URL or an unknown host will not get better by waiting.
-RETRY_KINDS = {"timeout", "connect", "connection"}
 
 
 def clean_template_url(config: dict) -> str:
@@ -46,6 +43,8 @@ def clean_template_url(config: dict) -> str:
         raise StepConfigError("url", "is not a valid URL")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise StepConfigError("url", "must be an http:// or https:// URL")
+    # A placeholder in the host leaves a name (or no valid address) in the probe, which is checked at run time.
+    http.refuse_literal_address(probe)
     return url
 
 
@@ -171,9 +170,7 @@ class Webhook(StepType):
                 signing_secret=ctx.flow.signing_secret,
             )
         except StepFailed as exc:
-            # signed_send raises StepFailed from inside `except OutboundError`, so the cause is chained.
-            kind = getattr(exc.__context__, "kind", None)
-            if kind not in RETRY_KINDS:
+            if not exc.retryable:
                 raise
             self._retry(ctx, max_attempts, exc.message, backoff_seconds(ctx.attempt), request=exc.request)
 

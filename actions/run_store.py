@@ -1,0 +1,409 @@
+"""The run store: every statement the engine makes on runs and their step records.
+
+Claims and leases, moves of a run's cursor, parking and ending runs, and step records. Every write
+that depends on holding a run's lease checks it in the same statement (`WHERE lease_owner = ...`),
+so a worker that lost its lease changes nothing.
+
+The engine's hottest statements are plain SQL: on this kind of machine compiling an ORM query
+costs several times the database round trip it makes, and a run takes several of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from actions.models import Run, StepRun
+from actions.program import cursor_path, step_at
+from actions.steps.base import StepResult
+
+
+def lease_seconds() -> float:
+    return float(getattr(settings, "RUN_LEASE_SECONDS", 90))
+
+
+@dataclass
+class Claim:
+    """A run leased to `owner`, as the claim left it in memory (the row's own values)."""
+
+    run: Run
+    owner: str
+    # The claim started the run (it had never started): handing it back undoes the start.
+    first: bool
+    # The record of the step to run next, made as running in the transaction that claimed the run
+    # or completed the step before, so a first attempt costs no statement of its own.
+    next_step_run: StepRun | None = None
+
+    @property
+    def pk(self) -> int:
+        """The claimed run's id: a claim stands for its run wherever runs are listed by id."""
+        return self.run.pk
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _sql(statement: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+@functools.cache
+def _run_columns() -> str:
+    # Named, not *: a prepared "SELECT *" fails once a migration adds a column under a live connection.
+    return ", ".join(field.column for field in Run._meta.concrete_fields)
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _for_update() -> str:
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _when(value):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+# ---------------------------------------------------------------- claims and leases
+
+
+def run_claim(run_id: int, owner: str) -> Claim | None:
+    """Take the lease on a run if it is due and nobody holds it, and no other run on the
+    same task is running (runs on one task are serialized, so merges never overwrite)."""
+    now = timezone.now()
+    with transaction.atomic():
+        statement = f"SELECT {_run_columns()} FROM actions_run WHERE id = %s{_for_update()}"
+        run = next(iter(Run.objects.raw(statement, [run_id])), None)
+        if run is None or run.is_finished:
+            return None
+        if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
+            return None
+        if run.status == Run.Status.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
+            return None
+        if run.task_id:
+            # The task row lock makes the "is another run busy on this task" check race-free.
+            _sql(f"SELECT id FROM tasks_task WHERE id = %s{_for_update()}", [run.task_id])
+            if _task_busy(run, now):
+                return None
+        claim = _lease(run, owner, now, now + timedelta(seconds=lease_seconds()))
+        _sql(
+            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s, started_at = %s"
+            " WHERE id = %s",
+            [run.status, owner, _when(run.lease_expires_at), _when(run.started_at), run.pk],
+        )
+        if claim.next_step_run is not None:
+            claim.next_step_run.save()
+    return claim
+
+
+def _lease(run: Run, owner: str, now: datetime, lease: datetime) -> Claim:
+    """Mark a claimed run in memory as leased to `owner`. A run that never started gets its first
+    step's record, not yet saved: a run's very first step is recorded as running in the claim's own
+    transaction (it has no step records yet, so they can be inserted blind)."""
+    first = run.started_at is None
+    run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
+    run.started_at = run.started_at or now
+    claim = Claim(run=run, owner=owner, first=first)
+    step = step_at(run.program, run.cursor) if first else None
+    if step is not None:
+        claim.next_step_run = StepRun(run=run, **_new_step_run(run, step, run.cursor))
+    return claim
+
+
+def _task_busy(run: Run, now: datetime) -> bool:
+    """Another run holds a live lease on the run's task, or (first come, first served) an earlier
+    run on it is still pending."""
+    statement = "SELECT 1 FROM actions_run WHERE task_id = %s AND id <> %s AND ((status = %s AND lease_expires_at > %s)"
+    params = [run.task_id, run.pk, Run.Status.RUNNING, _when(now)]
+    if run.status == Run.Status.PENDING:
+        statement += " OR (status = %s AND id < %s)"
+        params += [Run.Status.PENDING, run.pk]
+    return bool(_sql(statement + ") LIMIT 1", params))
+
+
+# Pending runs of a batch that are not busy: another run on the task holds a live lease, or an earlier
+# run on it is still pending (first come, first served). The claim's `_task_busy`, for many at once.
+_BUSY = (
+    "SELECT r.id FROM actions_run r WHERE r.id IN ({ids}) AND EXISTS (SELECT 1 FROM actions_run o"
+    " WHERE o.task_id = r.task_id AND o.id <> r.id AND ((o.status = %s AND o.lease_expires_at > %s)"
+    " OR (o.status = %s AND o.id < r.id)))"
+)
+
+
+def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Claim]:
+    """Claim up to `limit` of these runs that are still pending, by the rules of `run_claim`, in one
+    transaction of six statements however many it takes (the drain's claim). Only runs of one workflow
+    or action go in a batch, so a receiver that hangs delays only its own workflow's runs. Rows other
+    workers are claiming are skipped, not waited for (PostgreSQL; SQLite's one writer serializes)."""
+    if not run_ids:
+        return []
+    now = timezone.now()
+    skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with transaction.atomic():
+        runs = list(
+            Run.objects.raw(
+                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({_placeholders(run_ids)}) AND status = %s"
+                f" ORDER BY id LIMIT %s{skip}",
+                [*run_ids, Run.Status.PENDING, limit],
+            )
+        )
+        if runs:
+            kind = (runs[0].workflow_id, runs[0].action_id)
+            runs = [run for run in runs if (run.workflow_id, run.action_id) == kind]
+        task_ids = sorted({run.task_id for run in runs if run.task_id})
+        if task_ids:
+            # The task rows' locks make the busy check race-free, as in run_claim.
+            free = {
+                row[0]
+                for row in _sql(
+                    f"SELECT id FROM tasks_task WHERE id IN ({_placeholders(task_ids)}) ORDER BY id{skip}",
+                    task_ids,
+                )
+            }
+            candidates = [run.pk for run in runs]
+            busy = {
+                row[0]
+                for row in _sql(
+                    _BUSY.format(ids=_placeholders(candidates)),
+                    [*candidates, Run.Status.RUNNING, _when(now), Run.Status.PENDING],
+                )
+            }
+            runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
+        if not runs:
+            return []
+        lease = now + timedelta(seconds=lease_seconds())
+        claimed = [run.pk for run in runs]
+        _sql(
+            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
+            f" started_at = COALESCE(started_at, %s) WHERE id IN ({_placeholders(claimed)})",
+            [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed],
+        )
+        claims = [_lease(run, owner, now, lease) for run in runs]
+        StepRun.objects.bulk_create([claim.next_step_run for claim in claims if claim.next_step_run is not None])
+    return claims
+
+
+def claims_hand_back(claims: list[Claim], owner: str) -> None:
+    """Give claimed runs that never started back to the table, as they were before the claim."""
+    if not claims:
+        return
+    with transaction.atomic():
+        _sql(
+            "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
+            f" WHERE id IN ({_placeholders(claims)})"
+            " AND lease_owner = %s AND status = %s",
+            [Run.Status.PENDING, *[claim.pk for claim in claims], owner, Run.Status.RUNNING],
+        )
+        fresh = [claim.pk for claim in claims if claim.first]
+        if fresh:
+            # The claim made their first step's record and start time: as if never claimed, so the
+            # next claim counts the first attempt as the first.
+            _sql(
+                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({_placeholders(fresh)})",
+                fresh,
+            )
+            StepRun.objects.filter(run_id__in=fresh).delete()
+
+
+def run_still_ours(run: Run, owner: str) -> bool:
+    """Lock the run's row if its lease is still `owner`'s (in the caller's transaction)."""
+    ours = Run.objects.select_for_update().filter(pk=run.pk, lease_owner=owner, status=Run.Status.RUNNING)
+    return ours.first() is not None
+
+
+# ---------------------------------------------------------------- moves
+
+
+def run_move(run: Run, owner: str, cursor: list, *, last: bool = False) -> datetime | None | bool:
+    """Set the run's cursor in the database and renew its lease (or, after the last step, end
+    the run as a success), if the lease is still ours. Returns the new lease's expiry (None once
+    the run ended), or False when the run is no longer ours."""
+    now = timezone.now()
+    statement = "UPDATE actions_run SET cursor = %s, lease_expires_at = %s"
+    if last:
+        lease = None
+        statement += ", status = %s, finished_at = %s, lease_owner = '', wake_at = NULL"
+        params = [json.dumps(cursor), None, Run.Status.SUCCESS, _when(now)]
+    else:
+        lease = now + timedelta(seconds=lease_seconds())
+        params = [json.dumps(cursor), _when(lease)]
+    with connection.cursor() as db:
+        db.execute(
+            statement + " WHERE id = %s AND lease_owner = %s AND status = %s",
+            [*params, run.pk, owner, Run.Status.RUNNING],
+        )
+        moved = db.rowcount
+    return lease if moved else False
+
+
+def run_park(run: Run, wake_at: datetime) -> None:
+    """Release the run until `wake_at` (a wait, or a retry later)."""
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.WAITING, wake_at=wake_at, lease_owner="", lease_expires_at=None
+    )
+    run.status = Run.Status.WAITING
+
+
+def run_finish(run: Run, owner: str, status: str, *, errors: list | None = None) -> None:
+    updates: dict[str, Any] = {
+        "status": status,
+        "finished_at": timezone.now(),
+        "lease_owner": "",
+        "lease_expires_at": None,
+        "wake_at": None,
+    }
+    if errors is not None:
+        updates["errors"] = errors
+    Run.objects.filter(pk=run.pk, lease_owner=owner).update(**updates)
+    run.status = status
+
+
+# ---------------------------------------------------------------- step records
+
+
+def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
+    path = cursor_path(cursor)
+    return {
+        "path": path,
+        "step_id": str(step.get("id", "")),
+        "type": step.get("type", ""),
+        "idempotency_key": f"run_{run.pk}_step_{path}",
+        "attempts": 1,
+        "status": StepRun.Status.RUNNING,
+        "started_at": timezone.now(),
+    }
+
+
+def step_run_create(run: Run, step: dict, cursor: list) -> StepRun:
+    """The record of a step no attempt reached yet, as running its first attempt."""
+    return StepRun.objects.create(run=run, **_new_step_run(run, step, cursor))
+
+
+def step_run_get_or_create(run: Run, step: dict, cursor: list) -> tuple[StepRun, bool]:
+    """The step's record, made as running its first attempt if no earlier claim reached the step."""
+    new_step = _new_step_run(run, step, cursor)
+    path = new_step.pop("path")
+    return StepRun.objects.get_or_create(run=run, path=path, defaults=new_step)
+
+
+def step_run_count_attempt(step_run: StepRun) -> None:
+    """Another attempt (after a crash, a lost lease or a retry): counted before calling out."""
+    step_run.attempts += 1
+    step_run.status = StepRun.Status.RUNNING
+    step_run.started_at = step_run.started_at or timezone.now()
+    step_run.save(update_fields=["attempts", "status", "started_at"])
+
+
+def step_run_record(
+    step_run: StepRun,
+    status: str,
+    *,
+    result: StepResult | None = None,
+    error: str = "",
+    output: dict | None = None,
+    request: dict | None = None,
+    response: dict | None = None,
+    started: float | None = None,
+) -> None:
+    """Record how an attempt at a step ended: `result` when it ran, or the error and what went out
+    and came back; `started` (time.monotonic()) gives its duration."""
+    now = timezone.now()
+    step_run.status = status
+    step_run.error = error
+    if result is not None:
+        step_run.output = result.output
+        if result.wait_until is not None:
+            step_run.output = {**(result.output or {}), "wait_until": result.wait_until.isoformat()}
+        request, response = result.request, result.response
+    if output is not None:
+        step_run.output = output
+    if request is not None:
+        step_run.request = request
+    if response is not None:
+        step_run.response = response
+    if status != StepRun.Status.WAITING or step_run.finished_at is None:
+        step_run.finished_at = now
+    if started is not None:
+        step_run.duration_ms = round((time.monotonic() - started) * 1000, 2)
+    _sql(
+        "UPDATE actions_steprun SET status = %s, error = %s, output = %s, request = %s, response = %s,"
+        " finished_at = %s, duration_ms = %s WHERE id = %s",
+        [
+            step_run.status,
+            step_run.error,
+            *(
+                None if value is None else json.dumps(value)
+                for value in (step_run.output, step_run.request, step_run.response)
+            ),
+            _when(step_run.finished_at),
+            step_run.duration_ms,
+            step_run.pk,
+        ],
+    )
+
+
+# ---------------------------------------------------------------- finding work
+
+# Runs a claim would take: pending, and their task has no earlier pending run and no run in progress.
+_READY = (
+    "SELECT r.id FROM actions_run r WHERE r.status = %s AND NOT EXISTS (SELECT 1 FROM actions_run o"
+    " WHERE o.task_id = r.task_id AND o.id <> r.id"
+    " AND (o.status = %s OR (o.status = %s AND o.id < r.id))) ORDER BY r.id LIMIT 32"
+)
+_DUE = "SELECT id FROM actions_run WHERE status = %s AND wake_at <= %s ORDER BY wake_at LIMIT 16"
+
+
+def runs_ready() -> list[int]:
+    """Up to 32 runs a claim would take, oldest first."""
+    return [row[0] for row in _sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING])]
+
+
+def runs_due() -> list[int]:
+    """Up to 16 waiting runs whose time has come, the longest overdue first."""
+    return [row[0] for row in _sql(_DUE, [Run.Status.WAITING, _when(timezone.now())])]
+
+
+def runs_mark_rung(*, now: datetime, rung_before: datetime, pending_before: datetime | None) -> list[int]:
+    """Up to 500 runs that need a worker and were not rung since `rung_before`, marked as rung now:
+    due waits, expired leases and, when `pending_before` is given, runs pending since before it.
+    Each is taken by one sweeper only, however many sweep at once."""
+    due = Q(status=Run.Status.WAITING, wake_at__lte=now) | Q(status=Run.Status.RUNNING, lease_expires_at__lte=now)
+    if pending_before is not None:
+        due |= Q(status=Run.Status.PENDING, created_at__lte=pending_before)
+    needs_worker = due & (Q(rung_at__isnull=True) | Q(rung_at__lte=rung_before))
+    if not Run.objects.filter(needs_worker).exists():
+        return []  # the usual case, answered without a write transaction
+    with transaction.atomic():
+        # Taken and marked in two statements, however many: on PostgreSQL the rows are locked (a
+        # concurrent sweeper skips them, then sees rung_at set); on SQLite the transaction holds
+        # the write lock from its start. Either way only one sweeper rings a run.
+        rung = list(
+            Run.objects.select_for_update(skip_locked=True)
+            .filter(needs_worker)
+            .order_by("wake_at", "pk")
+            .values_list("pk", flat=True)[:500]
+        )
+        if rung:
+            Run.objects.filter(pk__in=rung).update(rung_at=now)
+    return rung
+
+
+def run_next_on_task(run: Run) -> int | None:
+    """The pending run waiting its turn after this one on its task."""
+    waiting = _sql(
+        "SELECT id FROM actions_run WHERE task_id = %s AND status = %s AND id <> %s ORDER BY id LIMIT 1",
+        [run.task_id, Run.Status.PENDING, run.pk],
+    )
+    return waiting[0][0] if waiting else None

@@ -1,0 +1,39 @@
+"""Runs and their steps in words: "Failed", "Move to stage", "step 2 › then › 1"."""
+
+from django import template
+
+from actions.steps.base import get_step_type
+
+register = template.Library()
+
+STATUS_WORDS = {
+    "pending": "Queued",
+    "running": "Running",
+    "waiting": "Waiting",
+    "success": "Succeeded",
+    "fail": "Failed",
+    "skipped": "Skipped",
+}
+
+
+@register.filter
+def run_status(status) -> str:
+    return STATUS_WORDS.get(str(status), str(status).replace("_", " ").capitalize())
+
+
+@register.filter
+def step_label(type_name) -> str:
+    """The step type's own label, as the Flow Builder and the workflow editor show it."""
+    try:
+        return get_step_type(str(type_name)).label
+    except Exception:
+        return str(type_name).replace("_", " ").capitalize()
+
+
+@register.filter
+def step_number(path) -> str:
+    """A step's place as people count it: "0" is step 1, "1.then.0" is 2 › then › 1."""
+    parts = []
+    for part in str(path).split("."):
+        parts.append(str(int(part) + 1) if part.isdigit() else part)
+    return " › ".join(parts)
