@@ -53,6 +53,7 @@ from tasks.values import TaskValidationError, field_to_json
 
 DEFAULT_COLOR = "#2563eb"
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+ACTION_NAME_MAX = Action._meta.get_field("name").max_length
 KEY_RE = re.compile(r"^[a-z][0-9]{1,18}$")
 STEP_ERROR_RE = re.compile(r"^steps\[(\d+)\](?:\.(.*))?$")
 
@@ -221,8 +222,24 @@ def draft_action_update(draft: BuilderDraft, key: str, *, flow: Flow, values: di
                 ids.append(pk)
         action["from_stages"] = sorted(ids, key=lambda pk: valid[pk])
     _touch(draft.data, key)
+    # The name is checked as it is typed, so the person sees the reason beside the input at once
+    # rather than only when Save refuses; Save checks it again with everything else.
+    problem = _name_problem(draft.data, action)
+    if problem:
+        draft.data["errors"][key] = {"action": {"name": [problem]}, "steps": {}}
     _save(draft)
     return action
+
+
+def _name_problem(data: dict, action: dict) -> str:
+    name = action["name"].strip()
+    if not name:
+        return "An action needs a name."
+    if len(name) > ACTION_NAME_MAX:
+        return f"At most {ACTION_NAME_MAX} characters."
+    if any(a is not action and a["name"].strip().lower() == name.lower() for a in data["actions"]):
+        return f'Another action is already called "{name}".'
+    return ""
 
 
 def draft_action_delete(draft: BuilderDraft, key: str) -> None:

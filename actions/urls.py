@@ -15,6 +15,7 @@ urlpatterns = [
     ),
     path("flows/<slug:org>/<slug:flow>/runs", views.flow_runs, name="flow_runs"),
     path("flows/<slug:org>/<slug:flow>/runs/<id:run_id>", views.run_status, name="run_status"),
+    path("flows/<slug:org>/<slug:flow>/runs/<id:run_id>/dismiss", views.run_dismiss, name="run_dismiss"),
     path("flows/<slug:org>/<slug:flow>/tasks/<id:task_id>/runs", views.task_runs, name="task_runs"),
     # The Flow Builder
     path(BUILDER, b.flow_builder, name="flow_builder"),

@@ -611,3 +611,10 @@ def mentions_mark_read(*, user: User, flow: Flow, task: Task | None = None) -> i
     if task is not None:
         mentions = mentions.filter(task=task)
     return mentions.update(read_at=timezone.now())
+
+
+def notifications_mark_read(*, user: User, task_id: int, kind: str) -> int:
+    """The person dismissed an alert about a task: their notifications of that kind about it are read."""
+    return Notification.objects.filter(user=user, task_id=task_id, kind=kind, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )

@@ -30,7 +30,7 @@ from flows.selectors import flow_can_read, flow_get, flow_member_get, flow_membe
 from flowsite.bounds import PAGE_MAX, bounded_int, id_or_none
 from flowsite.humane import format_number
 from tasks import selectors, services
-from tasks.extensions import action_list, buttons_context
+from tasks.extensions import action_list, buttons_context, failed_runs
 from tasks.forms import ASSIGNEE, STAGE, TAGS, TaskCreateForm, ValueForm, add_service_errors, json_to_initial
 from tasks.identity import task_identity
 from tasks.models import Task, TaskEvent
@@ -161,6 +161,11 @@ class Board:
         self.url = _flow_url("flow_board", flow)
 
     @cached_property
+    def failed_runs(self) -> dict:
+        """The viewer's failed runs they have not dismissed, by task: their cards keep the alert."""
+        return failed_runs(user=self.request.user, flow=self.flow)
+
+    @cached_property
     def queryset(self) -> QuerySet[Task]:
         return _board_queryset(flow=self.flow, fields=self.fields, assignee=self.assignee, q=self.q)
 
@@ -186,6 +191,8 @@ class Board:
     def column(self, stage: Stage, *, start: int, stop: int) -> Column:
         tasks = list(self.queryset.filter(stage=stage).select_related("assignee").order_by("-id")[start:stop])
         column = Column(stage=stage, count=self.counts.get(stage.pk, 0), tasks=[self.decorate(t, stage) for t in tasks])
+        for task in column.tasks:
+            task.card_failed = self.failed_runs.get(task.pk)
         column.shown_to = start + len(tasks)
         if column.count > column.shown_to:
             page = column.shown_to // PAGE_SIZE + 1
@@ -406,7 +413,7 @@ class TaskPage:
         return comments
 
     def buttons_context(self) -> dict:
-        return buttons_context(flow=self.flow, task=self.task)
+        return buttons_context(flow=self.flow, task=self.task, user=self.request.user)
 
     def context(self, **extra) -> dict:
         return {

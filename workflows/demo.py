@@ -1,5 +1,8 @@
 """Demo data for `make run`: the seed's sales flow, a few tasks, and Start/Finish actions whose
-Finish calls Flowsite's own demo echo endpoint, so a newcomer sees an API Call change a task."""
+Finish calls Flowsite's own demo echo endpoint, so a newcomer sees an API Call change a task; and
+one workflow that tags a task and notifies its owner when it reaches Completed, so they see a
+workflow fire too. Workflows start only for flows that play a module, so the demo flow plays
+"tasks"."""
 
 import os
 
@@ -8,8 +11,10 @@ from django.db import transaction
 from actions.models import Action
 from actions.services import action_create
 from flows.models import Field, Flow, Stage, User
-from flows.services import flow_schema_bump
+from flows.services import flow_schema_bump, flow_update
 from tasks.services import task_create
+from workflows.models import Workflow
+from workflows.services import workflow_create
 
 FIELDS = [
     ("Company ID", "text", True),
@@ -27,9 +32,42 @@ TASKS = [
 ]
 
 
+DEMO_WORKFLOW = "Tag and announce completed deals"
+
+
 @transaction.atomic
 def demo_populate(*, flow: Flow, user: User) -> None:
-    """Fill the demo flow with a schema, tasks and actions, once."""
+    """Fill the demo flow with a schema, tasks, actions and a workflow, once each (a demo made
+    before the workflow existed gets it on the next run)."""
+    if flow.module != Flow.Module.TASKS:
+        flow_update(actor=user, flow=flow, data={"module": Flow.Module.TASKS})
+    _demo_records(flow=flow, user=user)
+    if not Workflow.objects.filter(organization=flow.organization, name=DEMO_WORKFLOW).exists():
+        workflow_create(
+            user=user,
+            data={
+                "organization": flow.organization.parameterized_name,
+                "name": DEMO_WORKFLOW,
+                "description": "Runs when a deal reaches Completed, e.g. after Finish.",
+                "triggerModule": "tasks",
+                "triggerType": "task_completed",
+                "flowId": flow.pk,
+                "isActive": True,
+                "actions": [
+                    {"actionType": "add_tag", "config": {"tag": "won"}},
+                    {
+                        "actionType": "send_notification",
+                        "config": {
+                            "toOwner": True,
+                            "message": "A deal reached Completed; the demo workflow tagged it won.",
+                        },
+                    },
+                ],
+            },
+        )
+
+
+def _demo_records(*, flow: Flow, user: User) -> None:
     if flow.fields.exists():
         return
     flow_schema_bump(flows=[flow])

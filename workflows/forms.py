@@ -538,6 +538,10 @@ class EditorView:
         module = state["triggerModule"] if state["triggerModule"] in TRIGGERS else "leads"
         self.module = module
         self.flows = list(Flow.objects.filter(organization=organization, module=module).order_by("name", "id"))
+        # Events of a flow without a module match no trigger, so the editor names those flows.
+        self.flows_without_module = list(
+            Flow.objects.filter(organization=organization, module="", disabled=False).order_by("name", "id")
+        )
         flow = next((f for f in self.flows if str(f.pk) == state["flowId"]), None)
         self.flow = flow
         names = list(workflow_field_types(organization=organization, module=module, flow=flow))
@@ -649,6 +653,7 @@ class EditorView:
             "trigger_types": TRIGGERS.get(self.module, ()),
             "module": self.module,
             "flows": self.flows,
+            "flows_without_module": self.flows_without_module,
             "field_names": self.field_names,
             "operators": [(op, OPERATOR_LABELS[op]) for op in OPERATORS],
             "no_value_operators": sorted(NO_VALUE_OPERATORS),

@@ -14,9 +14,11 @@
   }
 
   function post(url, values) {
+    // From #builder, so these requests join its queue (hx-sync) with the forms' requests.
     return htmx.ajax("POST", url, {
       values: values,
       swap: "none",
+      source: "#builder",
       target: "#builder",
       headers: { "X-CSRFToken": csrfToken() },
     });
@@ -302,6 +304,42 @@
     }
   });
 
+  // Save and Discard live outside the swapped #savebar (see the template), so their enabled state
+  // follows the draft the server last reported, and an edit typed but not yet sent (its change
+  // event fires when the input loses focus, that is when Save is pressed) already enables Save.
+  function syncSaveButtons(pending) {
+    var bar = document.getElementById("savebar");
+    var dirty = pending || (bar && bar.getAttribute("data-unsaved") === "true");
+    ["save-button", "discard-button"].forEach(function (id) {
+      var button = document.getElementById(id);
+      if (button) button.disabled = !dirty;
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.closest && event.target.closest("#action-props")) syncSaveButtons(true);
+  });
+
+  // htmx looks for a response's out-of-band targets in the document of the element that sent the
+  // request; when that element left the page meanwhile (the step modal closed while its request
+  // ran), htmx would look in the detached element and drop every fragment. Swap them against the
+  // page instead, so the page always ends showing what the server answered.
+  // Events on a detached element no longer bubble to the document, so listen on the element itself.
+  function swapIntoPage(event) {
+    var detail = event.detail;
+    if (!detail.shouldSwap || document.body.contains(detail.elt)) return;
+    detail.shouldSwap = false;
+    htmx.swap(document.body, detail.serverResponse, { swapStyle: "none" });
+  }
+
+  var guarded = new WeakSet();
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (guarded.has(elt)) return;
+    guarded.add(elt);
+    elt.addEventListener("htmx:beforeSwap", swapIntoPage);
+  });
+
   // A form marked data-reset-on-success (the new stage's name) empties once its request succeeded.
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.target;
@@ -311,6 +349,7 @@
   // --- new content ------------------------------------------------------------------------------
 
   htmx.onLoad(function (root) {
+    if (root.id === "savebar") syncSaveButtons(false);
     openDialogs(root);
     markErrors(root);
     if (root.id === "canvas" || (root.querySelector && root.querySelector("#canvas"))) {

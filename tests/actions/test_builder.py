@@ -160,6 +160,25 @@ def test_drag_from_stage_to_stage_creates_a_draft_action(admin, flow):
     assert draft_of(flow)["selected"] == f"a{created.pk}"
 
 
+def test_a_blank_or_taken_name_is_refused_where_it_was_typed(admin, flow):
+    admin.post(f"{B}/actions/new", **HX)
+    key = draft_of(flow)["selected"]
+    response = admin.post(f"{B}/actions/{key}", {"name": "  "}, **HX)
+    assert oob_ids(response) == ["canvas", "savebar", "action-errors"]
+    html = response.content.decode()
+    assert "An action needs a name." in html and "Unsaved changes" in html
+    assert draft_of(flow)["errors"][key]["action"] == {"name": ["An action needs a name."]}
+    admin.post(f"{B}/actions/new", **HX)
+    other = draft_of(flow)["selected"]
+    admin.post(f"{B}/actions/{other}", {"name": "Review"}, **HX)
+    admin.get(f"{B}/select/{key}", **HX)
+    response = admin.post(f"{B}/actions/{key}", {"name": "review "}, **HX)
+    assert "Another action is already called &quot;review&quot;." in response.content.decode()
+    response = admin.post(f"{B}/actions/{key}", {"name": "Close"}, **HX)
+    assert key not in draft_of(flow)["errors"]
+    assert "field-errors" not in response.content.decode()
+
+
 def test_new_action_button_and_properties(admin, flow):
     admin.post(f"{B}/actions/new", **HX)
     key = draft_of(flow)["selected"]

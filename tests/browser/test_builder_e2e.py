@@ -119,7 +119,7 @@ def test_seed_scenario_through_the_ui(seed, page, login, receiver):
         page.goto(f"/flows/acme/sales/tasks/{second.pk}")
         page.locator("#task-actions").get_by_role("button", name="Finish").click()
         alert = page.locator(".run-status.fail")
-        expect(alert).to_contain_text("Step 2 (API Call) failed", timeout=30_000)
+        expect(alert).to_contain_text("moved to Completed; step 2, API Call, failed", timeout=30_000)
         expect(alert).to_contain_text("the API answered 500")
         screenshot(page, "task-finish-failed")
 

@@ -31,7 +31,7 @@ class Command(BaseCommand):
                 organization = organization_create(user=user, name="Demo")
             flow = organization.flows.filter(parameterized_name="sales-pipeline").first()
             if flow is None:
-                flow = flow_create(user=user, organization=organization, name="Sales Pipeline")
+                flow = flow_create(user=user, organization=organization, name="Sales Pipeline", module="tasks")
 
             demo_populate(flow=flow, user=user)
         self.stdout.write(
