@@ -353,11 +353,8 @@ def _step_label(step: dict) -> str:
 def _notify_failure(run: Run, error: str) -> None:
     if run.performed_by_id is None:
         return
-    url = ""
-    if run.task_id:
-        url = reverse(
-            "task_detail", args=[run.flow.organization.parameterized_name, run.flow.parameterized_name, run.task_id]
-        )
+    # The notification leads to the run: what each step sent and got back, and where it stopped.
+    url = reverse("run_status", args=[run.flow.organization.parameterized_name, run.flow.parameterized_name, run.pk])
     Notification.objects.create(
         user_id=run.performed_by_id,
         flow_id=run.flow_id,

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from django.test import Client
 
 from actions.engine import run_execute
 from actions.models import Run
@@ -152,6 +153,12 @@ def test_non_2xx_aborts_on_that_step_keeps_earlier_changes_and_alerts(seed, rece
     assert step.response["status_code"] == 500
     note = Notification.objects.get(user=seed.world.flow_member, kind="action_failed")
     assert "Step 2 (API Call) failed" in note.message
+    # The alert leads to the run, which shows what each step sent and got back.
+    assert note.url == f"/flows/acme/sales/runs/{run.pk}"
+    browser = Client()
+    browser.force_login(seed.world.flow_member)
+    page = browser.get(note.url)
+    assert page.status_code == 200 and "database exploded" in page.content.decode()
 
 
 def test_redirect_is_a_failure(seed):
