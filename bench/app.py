@@ -5,6 +5,7 @@ web and worker processes) that prepare data and read results back from the run r
     python -m bench.app fill-board FLOW_ID N          -> bulk-inserts tasks until the flow has N
     python -m bench.app board-queries ORG FLOW        -> queries the board page and the task list make
     python -m bench.app events FLOW_ID N              -> N new tasks and their "created" events in one commit
+    python -m bench.app events-report FIRST LAST WF   -> when events FIRST..LAST were dispatched, WF's runs
     python -m bench.app wait-start FLOW_ID N SECONDS  -> N runs (one per task) that each wait SECONDS
     python -m bench.app wait-report RUN_IDS_FILE      -> lateness of each wait, in seconds
     python -m bench.app runs-report SINCE_RUN_ID      -> runs by status since a run id (drills)
@@ -73,6 +74,16 @@ def setup(receiver_url: str) -> dict:
         workflow=burst, action_type="webhook", config={"url": f"{receiver_url}/ok/burst", "maxAttempts": 3}
     )
 
+    # Relay: a tasks flow whose task_created workflow has one webhook step, fed through the Task API.
+    relay = flow_create(user=user, organization=org, name="Relay", module="tasks")
+    fields(relay, ["Company Name", "Source"])
+    relay_hook = Workflow.objects.create(
+        organization=org, flow=relay, name="Relay hook", trigger_module="tasks", trigger_type="task_created"
+    )
+    WorkflowAction.objects.create(
+        workflow=relay_hook, action_type="webhook", config={"url": f"{receiver_url}/ok/relay", "maxAttempts": 3}
+    )
+
     # Ingest: a projects flow; a workflow listens to another trigger, so matching is real work.
     projects = flow_create(user=user, organization=org, name="Projects", module="projects")
     fields(projects, ["Company Name", "Source", "Amount"])
@@ -101,6 +112,7 @@ def setup(receiver_url: str) -> dict:
         "user_email": user.email,
         "ops": {"id": ops.pk, "slug": ops.parameterized_name, "hop": hop.pk, "chain": chain.pk, "tasks": hop_tasks},
         "leads": {"id": leads.pk, "slug": leads.parameterized_name, "workflow": str(burst.pk)},
+        "relay": {"id": relay.pk, "slug": relay.parameterized_name, "workflow": str(relay_hook.pk)},
         "projects": {"id": projects.pk, "slug": projects.parameterized_name},
         "board": {"id": board.pk, "slug": board.parameterized_name},
     }
@@ -158,17 +170,24 @@ def board_queries(org: str, flow: str) -> dict:
 
 
 def events(flow_id: str, count: int) -> dict:
-    """A burst: N tasks created in one transaction, their N "created" events recorded in one insert, as
-    an import or a bulk change records them; the workflows get them when it commits. Returns when
-    every event has been handed to the workflows (runs started), with the commit's time."""
+    """A burst: N tasks created in one transaction, their N "created" events recorded in one insert
+    through the task service, as an import or a bulk change records them. The events are an outbox:
+    after the commit the service rings the dispatcher (the hook WorkflowsConfig.ready() subscribed)
+    and nothing more; the workers match the events and create the runs. Returns the commit's time,
+    the time the ring had been sent, and the tasks' and events' ids."""
     import time
 
     from django.db import transaction
 
     from flows.models import Flow
     from tasks.models import Task, TaskEvent
-    from tasks.services import task_events_record
+    from tasks.services import EVENTS_RECORDED_HOOKS, task_events_record
+    from workflows.dispatch import events_enqueue
 
+    if events_enqueue not in EVENTS_RECORDED_HOOKS:
+        # Without the ring only the sweep (after its grace period) would find the events: the
+        # figures would measure the sweeper, not the path a write takes.
+        raise SystemExit("the workflows' doorbell is not subscribed to task events")
     flow = Flow.objects.get(pk=flow_id)
     stage = flow.stages.order_by("position", "id").first()
     name = flow.fields.get(name="Company Name")
@@ -177,14 +196,44 @@ def events(flow_id: str, count: int) -> dict:
         tasks = Task.objects.bulk_create(
             [Task(flow=flow, stage=stage, data={str(name.pk): f"Event {i}"}, tags=[]) for i in range(count)]
         )
-        # Registered first, so it runs first: the moment the events became visible.
+        # Registered before the service registers its ring, so it runs first: the moment the
+        # events became visible.
         transaction.on_commit(lambda: marks.setdefault("committed", time.time()))
         items = [
             (task, TaskEvent.Kind.CREATED, {"Stage": [None, stage.name], "Company Name": [None, f"Event {i}"]})
             for i, task in enumerate(tasks)
         ]
-        task_events_record(flow=flow, items=items, actor=None, source="api")
-    return {"committed": marks["committed"], "dispatched": time.time(), "tasks": [t.pk for t in tasks]}
+        recorded = task_events_record(flow=flow, items=items, actor=None, source="api")
+    event_ids = [event.pk for event in recorded]
+    if None in event_ids:  # bulk_create returns ids on PostgreSQL and SQLite; this says if not
+        raise SystemExit("the events' ids were not returned by their insert")
+    return {
+        "committed": marks["committed"],
+        "rung": time.time(),  # the on_commit hooks, the ring among them, have run
+        "tasks": [t.pk for t in tasks],
+        "events": [min(event_ids), max(event_ids)],
+    }
+
+
+def events_report(first: int, last: int, workflow_id: str) -> dict:
+    """When each of the events first..last was dispatched (its runs created in that transaction),
+    how many are still pending or failed to match, and how many runs the workflow has for their tasks."""
+    from actions.models import Run
+    from tasks.models import TaskEvent
+
+    rows = list(TaskEvent.objects.filter(pk__gte=first, pk__lte=last).values_list("task_ref", "dispatched_at"))
+    dispatched = [at.timestamp() for _task, at in rows if at is not None]
+    errors = TaskEvent.objects.filter(pk__gte=first, pk__lte=last).exclude(dispatch_error="").count()
+    tasks = {task for task, _at in rows}
+    runs = list(Run.objects.filter(workflow_id=workflow_id, task_ref__in=tasks).values_list("task_ref", flat=True))
+    return {
+        "events": len(rows),
+        "dispatched": dispatched,
+        "pending": len(rows) - len(dispatched),
+        "dispatch_errors": errors,
+        "runs": len(runs),
+        "tasks_with_runs": len(set(runs)),
+    }
 
 
 def wait_start(flow_id: str, count: int, seconds: float) -> dict:
@@ -250,6 +299,8 @@ def main(argv: list[str]) -> None:
         result = board_queries(args[0], args[1])
     elif command == "events":
         result = events(args[0], int(args[1]))
+    elif command == "events-report":
+        result = events_report(int(args[0]), int(args[1]), args[2])
     elif command == "wait-start":
         result = wait_start(args[0], int(args[1]), float(args[2]))
     elif command == "wait-report":
