@@ -4,10 +4,12 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, permissions, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from flowsite.openapi import FLOWDOCK_ERRORS
 
 
 class ServiceError(Exception):
@@ -89,7 +91,14 @@ class ApiView(APIView):
     DRF parses a body only when a view asks for it, so a view that ignores its body would act on a
     request whose body is hostile (too deep, lone surrogates, too large). Parsing every write's body
     at the door refuses those the same way on every endpoint, before anything is done.
+
+    `error_shapes` (status to serializer), `input_status` (refused input) and `parse_status` (a body
+    that cannot be read) tell the OpenAPI document which errors the API answers, in which shape.
     """
+
+    error_shapes: dict[int, Any] = FLOWDOCK_ERRORS
+    input_status = status.HTTP_400_BAD_REQUEST
+    parse_status = status.HTTP_400_BAD_REQUEST
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -109,3 +118,62 @@ def require_object(data: Any) -> dict:
     if not isinstance(data, dict):
         raise ServiceError({"body": ["Expected a JSON object."]})
     return data
+
+
+class InputSerializer(serializers.Serializer):
+    """A body's declared shape: a JSON object whose keys are the declared fields.
+
+    DRF drops keys it does not know; an API that refuses them says so with `unknown_message`, so a typo
+    is an error instead of a silent no-op. `validated_data` holds only the keys the client sent (no field
+    here has a default), which is what the services' partial updates need.
+    """
+
+    unknown_message: str | None = "Unknown field."
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError({"body": ["Expected a JSON object."]})
+        if self.unknown_message:
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise exceptions.ValidationError({key: [self.unknown_message] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **context: Any) -> dict:
+    """The input, checked against its serializer (a ValidationError is the API's own error shape)."""
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def output(serializer_class: type[serializers.Serializer], data: Any, *, many: bool = False) -> Any:
+    """The answer, through its serializer, so what is sent is what the document declares."""
+    return serializer_class(data, many=many).data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, nothing else: DRF's CharField would turn 12 into "12"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false: DRF's BooleanField would also take "yes", "1" and 1."""
+
+    default_error_messages = {"invalid": "Must be a boolean."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+def choice_field(choices, **kwargs) -> serializers.ChoiceField:
+    """A choice, refused in the API's words: "Must be one of: a, b, c." """
+    values = [c[0] if isinstance(c, tuple | list) else c for c in choices]
+    message = f"Must be one of: {', '.join(str(v) for v in values if v not in ('', None))}."
+    return serializers.ChoiceField(choices=choices, error_messages={"invalid_choice": message}, **kwargs)
