@@ -29,6 +29,7 @@ from flowsite.api import (
     StrictBooleanField,
     StrictCharField,
     choice_field,
+    name_field,
     output,
     validated,
 )
@@ -88,7 +89,7 @@ NOT_FOUND = {404: MessageError}
 
 class OrganizationListApi(ApiView):
     class InputSerializer(InputSerializer):
-        name = StrictCharField(max_length=NAME_MAX, error_messages={"invalid": "This field is required."})
+        name = name_field()
 
     OutputSerializer = OrganizationDetailOut
 
@@ -126,9 +127,7 @@ class OrganizationFindApi(ApiView):
 class OrganizationDetailApi(ApiView):
     class InputSerializer(InputSerializer):
         unknown_message = NOT_CHANGEABLE
-        name = StrictCharField(
-            required=False, max_length=NAME_MAX, error_messages={"invalid": "This field is required."}
-        )
+        name = name_field(required=False, max_length=NAME_MAX)
 
     OutputSerializer = OrganizationDetailOut
 
@@ -147,7 +146,7 @@ class OrganizationDetailApi(ApiView):
 
 class OrganizationUserListApi(ApiView):
     class InputSerializer(InputSerializer):
-        email = StrictCharField(error_messages={"invalid": "This field is required."})
+        email = name_field(max_length=254)
         admin = StrictBooleanField(required=False)
 
     OutputSerializer = OrganizationMemberOut
@@ -249,7 +248,7 @@ class FlowFindApi(ApiView):
 
 class FlowCreateApi(ApiView):
     class InputSerializer(InputSerializer):
-        name = StrictCharField(max_length=NAME_MAX, error_messages={"invalid": "This field is required."})
+        name = name_field()
         access_mode = choice_field(Flow.AccessMode.choices, required=False, allow_null=True)
         module = choice_field(Flow.Module.choices, required=False, allow_null=True, allow_blank=True)
 
@@ -273,9 +272,7 @@ class FlowCreateApi(ApiView):
 class FlowDetailApi(ApiView):
     class InputSerializer(InputSerializer):
         unknown_message = NOT_CHANGEABLE
-        name = StrictCharField(
-            required=False, max_length=NAME_MAX, error_messages={"invalid": "This field is required."}
-        )
+        name = name_field(required=False, max_length=NAME_MAX)
         open = StrictBooleanField(required=False, help_text="true joins an organization or link flow.")
         disabled = StrictBooleanField(required=False)
         access_mode = choice_field(Flow.AccessMode.choices, required=False)

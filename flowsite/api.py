@@ -129,10 +129,15 @@ class InputSerializer(serializers.Serializer):
     """
 
     unknown_message: str | None = "Unknown field."
+    body_message = "Expected a JSON object."
+
+    def run_validation(self, data=serializers.empty):
+        # Before DRF's own checks, which would call a JSON null "This field may not be null."
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError({"body": [self.body_message]})
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise exceptions.ValidationError({"body": ["Expected a JSON object."]})
         if self.unknown_message:
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
@@ -177,3 +182,12 @@ def choice_field(choices, **kwargs) -> serializers.ChoiceField:
     values = [c[0] if isinstance(c, tuple | list) else c for c in choices]
     message = f"Must be one of: {', '.join(str(v) for v in values if v not in ('', None))}."
     return serializers.ChoiceField(choices=choices, error_messages={"invalid_choice": message}, **kwargs)
+
+
+def name_field(**kwargs) -> StrictCharField:
+    """A name: a non-empty string; anything else is "This field is required." as the services say."""
+    kwargs.setdefault("max_length", 100)
+    return StrictCharField(error_messages=dict.fromkeys(("invalid", "blank", "null", "required"), REQUIRED), **kwargs)
+
+
+REQUIRED = "This field is required."
