@@ -11,7 +11,8 @@ import re
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.serializers import PolymorphicProxySerializerExtension
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -153,3 +154,31 @@ class TokenBasicScheme(OpenApiAuthenticationExtension):
             "scheme": "basic",
             "description": "HTTP Basic with the token as the user name and any password.",
         }
+
+
+class Discriminated(serializers.Serializer):
+    """An object checked by this serializer's own fields, and documented as a `oneOf` of `variants()`
+    told apart by the `discriminator` key (the variants must not subclass this class)."""
+
+    component: str
+    discriminator: str
+
+    @classmethod
+    def variants(cls) -> dict[str, type[serializers.Serializer]]:
+        raise NotImplementedError
+
+
+class DiscriminatedSchema(PolymorphicProxySerializerExtension):
+    target_class = Discriminated
+    match_subclasses = True
+    priority = 1
+
+    def __init__(self, target):
+        super().__init__(target)
+        cls = target if isinstance(target, type) else type(target)
+        self.target = PolymorphicProxySerializer(
+            component_name=cls.component,
+            serializers=cls.variants(),
+            resource_type_field_name=cls.discriminator,
+            many=False,
+        )

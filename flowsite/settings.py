@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1}},
     # Shapes of a body that are read and written differ (ids, timestamps): one component each way.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a key name with others ("type") get their own names.
+    "ENUM_NAME_OVERRIDES": {"FieldTypeEnum": "flows.models.Field.Type"},
     # Session login is for the pages; API clients send a token (flowsite/openapi.py names the three ways).
     "AUTHENTICATION_WHITELIST": [
         "flowsite.authentication.TokenAuthentication",
