@@ -22,7 +22,7 @@ from flowsite.api import (
     output,
     validated,
 )
-from flowsite.openapi import FailShape, MessageError
+from flowsite.openapi import ConstField, FailShape, MessageError
 from tasks.selectors import task_get_by_key
 
 
@@ -153,7 +153,7 @@ class ExecutionListApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
-        status = serializers.ChoiceField(choices=["Pending"])
+        status = ConstField("Pending")
 
     def handle_exception(self, exc):
         # The execution API's own shape for a body it cannot read, like its other errors.

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from actions.models import Action, Run, StepRun
 from actions.steps.base import get_step_type, step_types
-from flowsite.openapi import Discriminated
+from flowsite.openapi import ConstField, Discriminated
 
 # Flowdash's execution statuses: running and waiting runs are still Pending to a caller.
 PUBLIC_STATUS = {
@@ -98,7 +98,7 @@ def step_variants(*, context: str, type_key: str, base: type[serializers.Seriali
     variants = {}
     for name, config in step_config_serializers(context):
         label = "".join(part.capitalize() for part in name.split("_"))
-        attrs = {type_key: serializers.ChoiceField(choices=[name]), "config": config, "__module__": __name__}
+        attrs = {type_key: ConstField(name), "config": config, "__module__": __name__}
         variants[name] = type(f"{label}{suffix}", (base,), attrs)
     return variants
 
@@ -151,7 +151,7 @@ class RunActionOut(serializers.Serializer):
 
 class RunOut(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=sorted(set(PUBLIC_STATUS.values())))
+    status = serializers.ChoiceField(choices=list(dict.fromkeys(PUBLIC_STATUS.values())))
     state = serializers.ChoiceField(choices=Run.Status.choices)
     action = RunActionOut(allow_null=True)
     task_id = serializers.IntegerField()

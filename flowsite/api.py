@@ -38,7 +38,15 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) and value and all(isinstance(k, int) for k in value):
+                # A ListField's errors are keyed by the item's index: "actions[0].actionType".
+                for index, item in value.items():
+                    if isinstance(item, dict):
+                        for sub_key, sub_value in _flatten(item).items():
+                            out[f"{key}[{index}].{sub_key}"] = sub_value
+                    else:
+                        out[f"{key}[{index}]"] = [str(v) for v in item] if isinstance(item, list) else [str(item)]
+            elif isinstance(value, dict):
                 for sub_key, sub_value in _flatten(value).items():
                     out[f"{key}.{sub_key}"] = sub_value
             elif isinstance(value, list) and value and isinstance(value[0], dict):

@@ -9,13 +9,37 @@ are added here from the view's `error_shapes` instead of being repeated on each 
 import inspect
 import re
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.serializers import PolymorphicProxySerializerExtension
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class ConstField(serializers.CharField):
+    """A key whose value is always `value` (a discriminator, a fixed status): documented inline as a
+    one-value enum rather than as a named enum component per value."""
+
+    def __init__(self, value: str, **kwargs):
+        self.value = value
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if data != self.value:
+            raise serializers.ValidationError(f'Must be "{self.value}".')
+        return data
+
+
+class ConstFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = ConstField
+
+    def map_serializer_field(self, auto_schema, direction):
+        # The enum's identity is the key and the value, so a value used under two keys (a step type's
+        # "type" and a workflow action's "actionType") is two enums, each named after its component.
+        identity = f"{self.target.field_name}={self.target.value}"
+        return {"type": "string", "enum": [self.target.value], "x-spec-enum-id": identity}
 
 
 class ErrorMapField(serializers.DictField):
@@ -52,7 +76,7 @@ class TaskErrorShape(serializers.Serializer):
 class FailShape(serializers.Serializer):
     """The execution API's error: {"status": "Fail", "errors": ["reason", ...]}."""
 
-    status = serializers.ChoiceField(choices=["Fail"])
+    status = ConstField("Fail")
     errors = serializers.ListField(child=serializers.CharField())
 
 

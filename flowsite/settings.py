@@ -175,7 +175,12 @@ SPECTACULAR_SETTINGS = {
     # Shapes of a body that are read and written differ (ids, timestamps): one component each way.
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets that share a key name with others ("type") get their own names.
-    "ENUM_NAME_OVERRIDES": {"FieldTypeEnum": "flows.models.Field.Type"},
+    "ENUM_NAME_OVERRIDES": {
+        "FieldTypeEnum": "flows.models.Field.Type",
+        "RunStatusEnum": "actions.models.Run.Status",
+        "StepRunStatusEnum": "actions.models.StepRun.Status",
+        "ExecutionStatusEnum": ["Pending", "Success", "Fail"],
+    },
     # Session login is for the pages; API clients send a token (flowsite/openapi.py names the three ways).
     "AUTHENTICATION_WHITELIST": [
         "flowsite.authentication.TokenAuthentication",
