@@ -242,7 +242,8 @@ class FlowFindApi(ApiView):
 
     @extend_schema(parameters=[InputSerializer], responses={200: OutputSerializer, **NOT_FOUND})
     def get(self, request):
-        flow = selectors.flow_get_by_id(user=request.user, flow_id=request.query_params.get("id"))
+        query = validated(self.InputSerializer, request.query_params.dict())
+        flow = selectors.flow_get_by_id(user=request.user, flow_id=query.get("id"))
         return Response(_flow_detail(request, flow))
 
 

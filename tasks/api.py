@@ -224,6 +224,12 @@ PAGE_HEADERS = [
 ]
 
 
+class FilterQuery(serializers.Serializer):
+    # Text, as any query string is; the selector says which names are fields (a NUL is refused here:
+    # PostgreSQL text cannot hold one).
+    filters = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False))
+
+
 def _paging(params) -> tuple[int, int]:
     paging = validated(
         PagingQuery, {name: params[name] for name in PAGING_PARAMS if params.get(name) not in (None, "")}
@@ -243,6 +249,7 @@ def _task_list_response(request, org: str, flow: str, *, active_only: bool) -> R
     params = request.query_params
     limit, page = _paging(params)
     filters = {name: params.get(name) for name in params if name not in PAGING_PARAMS}
+    filters = validated(FilterQuery, {"filters": filters})["filters"]
     qs = selectors.task_list(flow=found, filters=filters, active_only=active_only)
     total = qs.count()
     start = (page - 1) * limit
