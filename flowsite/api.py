@@ -121,13 +121,6 @@ class ApiView(APIView):
         return response
 
 
-def require_object(data: Any) -> dict:
-    """Every write takes a JSON object; a list, string or number is a 400, never a 500."""
-    if not isinstance(data, dict):
-        raise ServiceError({"body": ["Expected a JSON object."]})
-    return data
-
-
 class InputSerializer(serializers.Serializer):
     """A body's declared shape: a JSON object whose keys are the declared fields.
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from flows.selectors import flow_member_get
 from flowsite.api import TOO_LARGE, ApiView, _flatten, name_field, output, validated
-from flowsite.bounds import INT64_MAX, PAGE_MAX, PAGE_SIZE_MAX
+from flowsite.bounds import ID_MAX, INT64_MAX, PAGE_MAX, PAGE_SIZE_MAX
 from flowsite.jsonsafe import UnsafeJSONError
 from flowsite.openapi import ConfirmationErrorShape, MessageError, TaskErrorShape
 from tasks import schema, selectors, services
@@ -69,9 +69,16 @@ class StageListApi(SchemaApiView):
         return Response(output(self.OutputSerializer, schema.stage_json(stage)), status=status.HTTP_201_CREATED)
 
 
+MOVE_TO_MESSAGE = "Must be the id of another stage of this flow."
+
+
 class StageDeleteQuery(serializers.Serializer):
     move_to = serializers.IntegerField(
-        required=False, min_value=1, help_text="The stage to move its tasks to (also accepted in the body)."
+        required=False,
+        min_value=1,
+        max_value=ID_MAX,
+        help_text="The stage to move its tasks to (also accepted in the body).",
+        error_messages=dict.fromkeys(("invalid", "min_value", "max_value", "max_string_length"), MOVE_TO_MESSAGE),
     )
 
 
@@ -91,8 +98,8 @@ class StageDetailApi(SchemaApiView):
     def delete(self, request, org, flow, stage_id):
         found = flow_member_get(user=request.user, org_slug=org, flow_slug=flow)
         stage = schema.stage_get(flow=found, stage_id=stage_id)
-        # The service says which ids it accepts (another stage of this flow), in its own words.
         move_to = request.query_params.get("move_to") or _body_dict(request).get("move_to")
+        move_to = validated(StageDeleteQuery, {} if move_to in (None, "") else {"move_to": move_to}).get("move_to")
         schema.stage_delete(actor=request.user, flow=found, stage=stage, move_to=move_to)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
