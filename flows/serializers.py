@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.urls import reverse
+from rest_framework import serializers
 
 from flows.models import Flow, FlowMembership, Organization, OrganizationMembership, User
 
@@ -87,3 +88,66 @@ def flow_json(
     if users is not None:
         data["users"] = [flow_member_json(m) for m in users]
     return data
+
+
+# --- the same shapes, declared for DRF and the OpenAPI document -------------------------------
+# The *_json functions above build the values; these declare them, and every API answer goes through
+# one (flowsite.api.output), so the document and the answers cannot drift apart.
+
+
+class UserOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    nick = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    avatar = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    disabled = serializers.BooleanField()
+    last_activity = serializers.IntegerField(allow_null=True, help_text="Microseconds since the epoch.")
+    last_ping = serializers.IntegerField(allow_null=True, help_text="Microseconds since the epoch.")
+
+
+class FlowMemberOut(UserOut):
+    can_edit = serializers.BooleanField()
+
+
+class OrganizationMemberOut(UserOut):
+    admin = serializers.BooleanField()
+
+
+class OrganizationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    parameterized_name = serializers.CharField()
+    user_limit = serializers.IntegerField(help_text="0 means no limit.")
+    user_count = serializers.IntegerField()
+    active = serializers.BooleanField()
+    url = serializers.URLField()
+
+
+class OrganizationUserOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    admin = serializers.BooleanField()
+
+
+class OrganizationDetailOut(OrganizationOut):
+    users = OrganizationUserOut(many=True)
+
+
+class FlowOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    parameterized_name = serializers.CharField()
+    organization = OrganizationOut()
+    unread_mentions = serializers.IntegerField()
+    open = serializers.BooleanField()
+    joined = serializers.BooleanField()
+    url = serializers.URLField()
+    web_url = serializers.URLField()
+    join_url = serializers.URLField(required=False, help_text="Only when access_mode is organization or link.")
+    access_mode = serializers.ChoiceField(choices=Flow.AccessMode.choices)
+    disabled = serializers.BooleanField()
+    module = serializers.ChoiceField(choices=Flow.Module.choices, allow_null=True)
+    users = FlowMemberOut(many=True, required=False, help_text="With ?users=1, and on a single flow.")

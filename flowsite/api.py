@@ -4,10 +4,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, permissions, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from flowsite.openapi import FLOWDOCK_ERRORS
 
 
 class ServiceError(Exception):
@@ -36,7 +40,15 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) and value and all(isinstance(k, int) for k in value):
+                # A ListField's errors are keyed by the item's index: "actions[0].actionType".
+                for index, item in value.items():
+                    if isinstance(item, dict):
+                        for sub_key, sub_value in _flatten(item).items():
+                            out[f"{key}[{index}].{sub_key}"] = sub_value
+                    else:
+                        out[f"{key}[{index}]"] = [str(v) for v in item] if isinstance(item, list) else [str(item)]
+            elif isinstance(value, dict):
                 for sub_key, sub_value in _flatten(value).items():
                     out[f"{key}.{sub_key}"] = sub_value
             elif isinstance(value, list) and value and isinstance(value[0], dict):
@@ -89,7 +101,14 @@ class ApiView(APIView):
     DRF parses a body only when a view asks for it, so a view that ignores its body would act on a
     request whose body is hostile (too deep, lone surrogates, too large). Parsing every write's body
     at the door refuses those the same way on every endpoint, before anything is done.
+
+    `error_shapes` (status to serializer), `input_status` (refused input) and `parse_status` (a body
+    that cannot be read) tell the OpenAPI document which errors the API answers, in which shape.
     """
+
+    error_shapes: dict[int, Any] = FLOWDOCK_ERRORS
+    input_status = status.HTTP_400_BAD_REQUEST
+    parse_status = status.HTTP_400_BAD_REQUEST
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -104,8 +123,105 @@ class ApiView(APIView):
         return response
 
 
-def require_object(data: Any) -> dict:
-    """Every write takes a JSON object; a list, string or number is a 400, never a 500."""
-    if not isinstance(data, dict):
-        raise ServiceError({"body": ["Expected a JSON object."]})
-    return data
+class InputSerializer(serializers.Serializer):
+    """A body's declared shape: a JSON object whose keys are the declared fields.
+
+    DRF drops keys it does not know; an API that refuses them says so with `unknown_message`, so a typo
+    is an error instead of a silent no-op. `validated_data` holds only the keys the client sent (no field
+    here has a default), which is what the services' partial updates need.
+    """
+
+    unknown_message: str | None = "Unknown field."
+    body_message = "Expected a JSON object."
+
+    def run_validation(self, data=serializers.empty):
+        # Before DRF's own checks, which would call a JSON null "This field may not be null."
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError({"body": [self.body_message]})
+        return super().run_validation(data)
+
+    def to_internal_value(self, data):
+        if self.unknown_message:
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise exceptions.ValidationError({key: [self.unknown_message] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **context: Any) -> dict:
+    """The input, checked against its serializer (a ValidationError is the API's own error shape)."""
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def output(serializer_class: type[serializers.Serializer], data: Any, *, many: bool = False) -> Any:
+    """The answer, through its serializer, so what is sent is what the document declares."""
+    return serializer_class(data, many=many).data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, nothing else: DRF's CharField would turn 12 into "12"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false: DRF's BooleanField would also take "yes", "1" and 1."""
+
+    default_error_messages = {"invalid": "Must be a boolean."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+def choice_field(choices, **kwargs) -> serializers.ChoiceField:
+    """A choice, refused in the API's words: "Must be one of: a, b, c." """
+    values = [c[0] if isinstance(c, tuple | list) else c for c in choices]
+    message = f"Must be one of: {', '.join(str(v) for v in values if v not in ('', None))}."
+    return serializers.ChoiceField(choices=choices, error_messages={"invalid_choice": message}, **kwargs)
+
+
+def name_field(**kwargs) -> StrictCharField:
+    """A name: a non-empty string; anything else is "This field is required." as the services say."""
+    kwargs.setdefault("max_length", 100)
+    return StrictCharField(error_messages=dict.fromkeys(("invalid", "blank", "null", "required"), REQUIRED), **kwargs)
+
+
+REQUIRED = "This field is required."
+
+
+# --- paged lists ----------------------------------------------------------------------------------
+
+# The headers of a paged list answer, as the OpenAPI document declares them.
+PAGE_HEADERS = [
+    OpenApiParameter("X-Total-Count", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[200]),
+    OpenApiParameter(
+        "Link", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200], description='rel="next" and rel="prev"'
+    ),
+]
+
+
+def _page_link(request, page: int, rel: str) -> str:
+    query = request.query_params.copy()
+    query["page"] = str(page)
+    # urlencode percent-encodes every value, so nothing a client sent can break the header.
+    return f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="{rel}"'
+
+
+def paged(response: Response, request, *, page: int, limit: int, total: int) -> Response:
+    """A page of a list answer with its X-Total-Count and Link (next, prev) headers."""
+    response["X-Total-Count"] = str(total)
+    links = []
+    if page * limit < total:
+        links.append(_page_link(request, page + 1, "next"))
+    if page > 1:
+        links.append(_page_link(request, page - 1, "prev"))
+    if links:
+        response["Link"] = ", ".join(links)
+    return response

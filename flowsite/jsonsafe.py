@@ -9,7 +9,8 @@ JSON, and the answers the engine reads back from API Calls.
 - integers beyond 64 bits, which overflow every database integer column and every SQL parameter;
   those are refused where the value is declared (`flowsite.bounds`), not here, because a task's
   number field takes arbitrary digits as text.
-`NaN` and `Infinity` are not JSON at all, and PostgreSQL's jsonb refuses them.
+`NaN` and `Infinity` are not JSON at all, and PostgreSQL's jsonb refuses them. So does PostgreSQL
+refuse the NUL character (`"\u0000"`) in text and jsonb: it is refused here too, on every database.
 """
 
 import itertools
@@ -27,6 +28,9 @@ MAX_DEPTH = 64
 _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET_RE = re.compile(r"[\[\]{}]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# In json.dumps' output a NUL is written \u0000 and a backslash \\: so a NUL is \u0000 after an even
+# number of backslashes.
+_NUL_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _REPLACEMENT = "\ufffd"
 
 
@@ -50,6 +54,11 @@ def depth(text: str) -> int:
     """How deeply the text's arrays and objects nest, found without parsing (so without recursing)."""
     levels = (1 if bracket in "[{" else -1 for bracket in _BRACKET_RE.findall(_STRING_RE.sub("", text)))
     return max(itertools.accumulate(levels, initial=0))
+
+
+def has_nul(value: Any) -> bool:
+    """Whether any string in the (depth-checked) value, keys included, holds a NUL character."""
+    return bool(_NUL_RE.search(json.dumps(value)))
 
 
 def has_surrogate(value: Any) -> bool:
@@ -77,6 +86,8 @@ def loads(text: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
         raise UnsafeJSON(f"JSON nested more than {max_depth} levels deep.")
     if has_surrogate(value):
         raise UnsafeJSON("JSON strings must not contain lone surrogates (\\ud800-\\udfff).")
+    if has_nul(value):
+        raise UnsafeJSON("JSON strings must not contain the NUL character (\\u0000).")
     return value
 
 

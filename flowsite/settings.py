@@ -156,7 +156,7 @@ REST_FRAMEWORK = {
     # Every API body through one parser: a depth limit and no lone surrogates (flowsite/jsonsafe.py).
     "DEFAULT_PARSER_CLASSES": ["flowsite.jsonsafe.JSONParser"],
     "EXCEPTION_HANDLER": "flowsite.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "flowsite.openapi.ApiAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 if DEBUG:
@@ -172,6 +172,20 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # flowsite.bounds.IdConverter: a database id.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1}},
+    # Shapes of a body that are read and written differ (ids, timestamps): one component each way.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a key name with others ("type") get their own names.
+    "ENUM_NAME_OVERRIDES": {
+        "FieldTypeEnum": "flows.models.Field.Type",
+        "RunStatusEnum": "actions.models.Run.Status",
+        "StepRunStatusEnum": "actions.models.StepRun.Status",
+        "ExecutionStatusEnum": ["Pending", "Success", "Fail"],
+    },
+    # Session login is for the pages; API clients send a token (flowsite/openapi.py names the three ways).
+    "AUTHENTICATION_WHITELIST": [
+        "flowsite.authentication.TokenAuthentication",
+        "flowsite.authentication.TokenBasicAuthentication",
+    ],
 }
 
 # Outbound HTTP: every call out goes through flowsite.outbound.

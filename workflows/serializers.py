@@ -2,9 +2,17 @@
 
 from typing import Any
 
-from actions.models import Run
-from actions.serializers import public_config
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import ResolvedComponent, build_object_type
+from rest_framework import serializers
+
+from actions.models import Run, StepRun
+from actions.serializers import GenericConfig, public_config, step_variants
+from flowsite.bounds import INT32_MAX
+from flowsite.openapi import Discriminated
+from workflows.conditions import LOGICS, OPERATORS
 from workflows.models import Workflow
+from workflows.triggers import TRIGGERS
 
 
 def _public(action_type: str, config: dict) -> dict:
@@ -93,3 +101,116 @@ def workflow_run_json(run: Run, *, steps: bool = False) -> dict[str, Any]:
             for sr in run.step_runs.all()
         ]
     return data
+
+
+# --- the same shapes, declared for DRF and the OpenAPI document -------------------------------
+
+TRIGGER_TYPES = [trigger for triggers in TRIGGERS.values() for trigger in triggers]
+
+
+class TriggerFiltersField(serializers.JSONField):
+    """The filter group {"logic", "conditions"}: its fields, operators and values are checked against the
+    trigger's field types by workflows.conditions (the service), which knows them."""
+
+
+class TriggerFiltersSchema(OpenApiSerializerFieldExtension):
+    """A group of conditions and nested groups: a recursive pair of components."""
+
+    target_class = TriggerFiltersField
+
+    def map_serializer_field(self, auto_schema, direction):
+        condition = build_object_type(
+            properties={
+                "field": {"type": "string", "description": "A field of the trigger's records, or Stage, Assigned To."},
+                "operator": {"type": "string", "enum": list(OPERATORS)},
+                "value": {"description": "Absent for is_empty, is_not_empty and any_change; a list for in, not_in."},
+            },
+            required=["field", "operator"],
+        )
+        group_ref = {"$ref": "#/components/schemas/TriggerFilterGroup"}
+        group = build_object_type(
+            properties={
+                "logic": {"type": "string", "enum": list(LOGICS)},
+                "conditions": {
+                    "type": "array",
+                    "items": {"oneOf": [{"$ref": "#/components/schemas/TriggerFilterCondition"}, group_ref]},
+                },
+            },
+            required=["logic", "conditions"],
+        )
+        for name, schema in (("TriggerFilterCondition", condition), ("TriggerFilterGroup", group)):
+            auto_schema.registry.register_on_missing(
+                ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema)
+            )
+        return group_ref
+
+
+class ActionFields(serializers.Serializer):
+    id = serializers.CharField(required=False, help_text="Sent back to keep an action's stored secrets.")
+    actionType = serializers.CharField()  # the seed's camelCase
+    config = GenericConfig(required=False, allow_null=True)
+    sortOrder = serializers.IntegerField(required=False, min_value=0, max_value=INT32_MAX)
+
+
+class WorkflowActionItem(Discriminated, ActionFields):
+    """A workflow action: its type, and that type's config (a oneOf on actionType)."""
+
+    component = "WorkflowAction"
+    discriminator = "actionType"
+
+    @classmethod
+    def variants(cls):
+        return step_variants(context="workflow", type_key="actionType", base=ActionFields, suffix="Action")
+
+
+class WorkflowOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    triggerModule = serializers.ChoiceField(choices=list(TRIGGERS))
+    triggerType = serializers.ChoiceField(choices=TRIGGER_TYPES)
+    triggerFilters = TriggerFiltersField()
+    isActive = serializers.BooleanField()
+    version = serializers.IntegerField()
+    organization = serializers.CharField(help_text="The organization's parameterized name.")
+    flowId = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    actions = WorkflowActionItem(many=True)
+
+
+class WorkflowRunStepOut(serializers.Serializer):
+    path = serializers.CharField()
+    actionId = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.ChoiceField(choices=StepRun.Status.choices)
+    attempts = serializers.IntegerField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+    durationMs = serializers.FloatField(allow_null=True)
+    outcome = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    idempotencyKey = serializers.CharField()
+    request = serializers.JSONField(allow_null=True)
+    response = serializers.JSONField(allow_null=True)
+
+
+class WorkflowRunOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    workflowId = serializers.CharField(allow_null=True)
+    workflowName = serializers.CharField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Run.Status.choices)
+    taskId = serializers.IntegerField()
+    flowId = serializers.CharField()
+    trigger = serializers.DictField(child=serializers.JSONField(), help_text="The task event that started it.")
+    depth = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.JSONField())
+    createdAt = serializers.DateTimeField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+    waitingUntil = serializers.DateTimeField(allow_null=True)
+
+
+class WorkflowRunDetailOut(WorkflowRunOut):
+    steps = WorkflowRunStepOut(many=True)

@@ -149,10 +149,12 @@ def _send(door: Door, name: str, method: str, body: str | bytes, **override):
 
 DEEP = '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"
 SURROGATE = '{"name": "\\ud800", "body": "\\udfff", "Notes": "a\\ud800b"}'
+# PostgreSQL refuses NUL in text and jsonb: a 500 there, stored on SQLite; refused by the parser on both.
+NUL = '{"name": "a\\u0000b", "body": "\\u0000", "Notes": "a\\u0000b", "isActive": true}'
 
 
 @pytest.mark.parametrize("name,method", WRITES)
-@pytest.mark.parametrize("body", [DEEP, SURROGATE, '{"name": NaN}'], ids=["deep", "surrogate", "nan"])
+@pytest.mark.parametrize("body", [DEEP, SURROGATE, NUL, '{"name": NaN}'], ids=["deep", "surrogate", "nul", "nan"])
 def test_every_json_write_refuses_hostile_json_and_stores_nothing(door, name, method, body):
     before = snapshot()
     response = _send(door, name, method, body)
@@ -391,3 +393,11 @@ def test_huge_ids_in_bodies_are_refused_as_bad_input(door):
     assert response.status_code == 404 and response.json()["status"] == "Fail"
     assert door.admin.get("/api/organizations/find", {"id": HUGE_TEXT}).status_code == 404
     assert door.admin.get("/api/flows/find", {"id": HUGE_TEXT}).status_code == 404
+
+
+def test_a_nul_in_a_query_is_refused_not_a_database_error(door):
+    """PostgreSQL text cannot hold a NUL: a filter or an id with one is bad input, on every database."""
+    response = door.admin.get(door.path("flow_tasks"), {"Notes": "a\x00b"})
+    assert response.status_code == 422 and set(response.json()) == {"errors"}
+    response = door.admin.get("/api/flows/find", {"id": "a\x00"})
+    assert response.status_code == 400 and response.json()["message"] == "Validation error"
