@@ -37,7 +37,8 @@ from actions.models import Action, BuilderDraft
 from actions.selectors import action_list
 from actions.steps import http
 from actions.steps.api_call import user_payload
-from actions.steps.base import StepConfigError, StepFailed, get_step_type, step_types
+from actions.steps.base import StepConfigError, StepFailed, config_validate, get_step_type, step_types
+from actions.steps.base import step_summary as summary_of
 from actions.steps.http import METHODS, SECRET_MASK
 from actions.versions import flow_design_version
 from flows.models import Flow, Stage, User
@@ -246,7 +247,7 @@ def draft_step_apply(
     if "action" not in step_type.contexts:
         raise StepConfigError("type", f'"{type_name}" is a workflow action, not an action step')
     old = step["config"] if step is not None and step["type"] == type_name else None
-    cleaned = step_type.validate(config, flow=flow, old=old)
+    cleaned = config_validate(step_type, config, flow=flow, old=old)
     if step is None:
         step = {"key": _next_key(draft.data, "t"), "id": None, "type": type_name, "config": cleaned}
         action["steps"].append(step)
@@ -496,12 +497,6 @@ def _api_call_parse(post, ctx: dict) -> tuple[dict, dict]:
     return config, inputs
 
 
-def _api_call_summary(config: dict) -> str:
-    count = len(config.get("headers") or [])
-    extra = f" · {count} header{'s' if count != 1 else ''}" if count else ""
-    return f"{config.get('method', 'POST')} {config.get('url', '')}{extra}"
-
-
 def _stage_initial(config: dict, ctx: dict) -> dict:
     return {"stage": config.get("stage", ""), "days": config.get("days", 1)}
 
@@ -570,11 +565,6 @@ def _update_parse(post, ctx: dict) -> tuple[dict, dict]:
     return {"values": values}, inputs
 
 
-def _update_summary(config: dict) -> str:
-    pairs = [f"{k} = {_value_text(v) or '(empty)'}" for k, v in (config.get("values") or {}).items()]
-    return "Set " + "; ".join(pairs)
-
-
 def _email_initial(config: dict, ctx: dict) -> dict:
     return {
         "recipients": ", ".join(config.get("recipients") or []),
@@ -609,40 +599,18 @@ class StepForm:
     template: str
     initial: Callable[[dict, dict], dict]
     parse: Callable[[Any, dict], tuple[dict, dict]]
-    summary: Callable[[dict], str] | None = None
 
 
 STEP_FORMS: dict[str, StepForm] = {
-    "api_call": StepForm("actions/builder_steps/api_call.html", _api_call_initial, _api_call_parse, _api_call_summary),
-    "move_to_stage": StepForm(
-        "actions/builder_steps/move_to_stage.html", _stage_initial, _move_parse, lambda c: f"Move to {c.get('stage')}"
-    ),
+    "api_call": StepForm("actions/builder_steps/api_call.html", _api_call_initial, _api_call_parse),
+    "move_to_stage": StepForm("actions/builder_steps/move_to_stage.html", _stage_initial, _move_parse),
     "schedule_stage_change": StepForm(
-        "actions/builder_steps/schedule_stage_change.html",
-        _stage_initial,
-        _schedule_parse,
-        lambda c: f"Move to {c.get('stage')} after {c.get('days')} day{'s' if c.get('days') != 1 else ''}",
+        "actions/builder_steps/schedule_stage_change.html", _stage_initial, _schedule_parse
     ),
-    "assign_to": StepForm(
-        "actions/builder_steps/assign_to.html",
-        _assign_initial,
-        _assign_parse,
-        lambda c: (
-            "Assign to whoever performs it"
-            if c.get("performer")
-            else (f"Assign to {c['email']}" if c.get("email") else "Unassign")
-        ),
-    ),
-    "update_data": StepForm("actions/builder_steps/update_data.html", _update_initial, _update_parse, _update_summary),
-    "delete_task": StepForm(
-        "actions/builder_steps/delete_task.html", lambda c, x: {}, lambda p, x: ({}, {}), lambda c: "Delete the task"
-    ),
-    "email_notification": StepForm(
-        "actions/builder_steps/email_notification.html",
-        _email_initial,
-        _email_parse,
-        lambda c: f"Email {', '.join(c.get('recipients') or [])}: {c.get('subject', '')}",
-    ),
+    "assign_to": StepForm("actions/builder_steps/assign_to.html", _assign_initial, _assign_parse),
+    "update_data": StepForm("actions/builder_steps/update_data.html", _update_initial, _update_parse),
+    "delete_task": StepForm("actions/builder_steps/delete_task.html", lambda c, x: {}, lambda p, x: ({}, {})),
+    "email_notification": StepForm("actions/builder_steps/email_notification.html", _email_initial, _email_parse),
 }
 JSON_FORM = StepForm("actions/builder_steps/json.html", _json_initial, _json_parse)
 
@@ -659,17 +627,7 @@ def step_label(type_name: str) -> str:
 
 
 def step_summary(step: dict) -> str:
-    form = step_form(step["type"])
-    try:
-        public = get_step_type(step["type"]).public_config(step["config"])
-    except StepConfigError:
-        public = step["config"]
-    if form.summary is None:
-        return ""
-    try:
-        return form.summary(public)
-    except (KeyError, TypeError, AttributeError):
-        return ""
+    return summary_of(step["type"], step["config"])
 
 
 def step_public_config(step_type_name: str, config: dict) -> dict:

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from actions import builder, design, versions
-from actions.steps.base import StepConfigError, get_step_type
+from actions.steps.base import StepConfigError, config_validate, get_step_type
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
 from tasks.models import Task
@@ -338,7 +338,7 @@ def builder_test_request(request, flow, key):
         if step_key:
             step = builder.draft_step(action, step_key)
             old = step["config"] if step["type"] == type_name else None
-        config = get_step_type(type_name).validate(config, flow=flow, old=old)
+        config = config_validate(get_step_type(type_name), config, flow=flow, old=old)
     except StepConfigError as exc:
         return _errors_answer(request, flow, exc, inputs)
     outcome = builder.send_test_request(

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from actions.steps.base import StepConfigError, get_step_type
+from actions.steps.base import StepConfigError, config_validate, get_step_type
 from flows.models import Flow, Organization, OrganizationMembership, User
 from flows.selectors import organization_is_admin
 from flowsite.api import Forbidden, ServiceError
@@ -74,7 +74,8 @@ def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | Non
             step_type = get_step_type(action_type)
             if "workflow" not in step_type.contexts:
                 raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
-            config = step_type.validate(
+            config = config_validate(
+                step_type,
                 config,
                 flow=flow,
                 organization=organization,

@@ -25,6 +25,8 @@ class ApiCall(StepType):
     label = "API Call"
     contexts = ("action",)
     description = "Call your API with the task; a 2xx answer may update the task."
+    Config = http.CallConfig
+    form_template = "actions/builder_steps/api_call.html"
 
     def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
         only_keys(config, {"url", "method", "headers"})
@@ -33,6 +35,9 @@ class ApiCall(StepType):
             "method": http.clean_method(config),
             "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
         }
+
+    def summary(self, config):
+        return http.call_summary(config)
 
     def public_config(self, config):
         return {**config, "headers": http.public_headers(config.get("headers", []))}

@@ -5,8 +5,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import send_mail
 from django.core.validators import validate_email
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register, require_str
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+    require_str,
+)
 from flowsite.interpolation import interpolate
 from tasks.services import task_to_json
 
@@ -57,12 +67,25 @@ def resolve_recipients(recipients: list[str], *, task, user) -> list[str]:
     return out
 
 
+class EmailNotificationConfig(StepConfigSerializer):
+    recipients = serializers.ListField(
+        child=serializers.CharField(), help_text='Email addresses, "assignee" or "performer" (or one comma list).'
+    )
+    subject = serializers.CharField(max_length=200, help_text="May include {{task.Field Name}}.")
+    body = serializers.CharField(max_length=20000, help_text="May include {{task.Field Name}}.")
+
+
 @register
 class EmailNotification(StepType):
     type = "email_notification"
     label = "Email notification"
     contexts = ("action",)
     description = "Email people; subject and body may include task data as {{task.Field Name}}."
+    Config = EmailNotificationConfig
+    form_template = "actions/builder_steps/email_notification.html"
+
+    def summary(self, config):
+        return f"Email {', '.join(config.get('recipients') or [])}: {config.get('subject', '')}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"recipients", "subject", "body"})

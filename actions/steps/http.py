@@ -7,7 +7,9 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from actions.steps.base import StepConfigError, StepFailed
+from rest_framework import serializers
+
+from actions.steps.base import HeaderSerializer, StepConfigError, StepConfigSerializer, StepFailed
 from actions.steps.signing import sign
 from flowsite.outbound import (
     OutboundError,
@@ -16,6 +18,7 @@ from flowsite.outbound import (
     redact_text,
     secret_forms,
     send,
+    validate_call_url,
     validate_header,
 )
 from flowsite.secrets import SecretUnreadable, decrypt, encrypt, is_encrypted
@@ -26,19 +29,34 @@ EXCERPT_CHARS = 500
 MAX_HEADERS = 30
 
 
-def clean_url(config: dict, key: str = "url") -> str:
-    url = config.get(key)
-    if not isinstance(url, str) or not url.strip():
-        raise StepConfigError(key, "is required")
-    url = url.strip()
-    if len(url) > 2000:
-        raise StepConfigError(key, "must be at most 2000 characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise StepConfigError(key, "must be an http:// or https:// URL")
-    if any(c in url for c in "\r\n\t "):
-        raise StepConfigError(key, "must not contain spaces or line breaks")
-    return url
+def clean_url(config: dict, key: str = "url", *, placeholders: bool = False) -> str:
+    """The URL a step calls, checked by the one rule for URLs called out (flowsite.outbound)."""
+    try:
+        return validate_call_url(config.get(key), placeholders=placeholders)
+    except ValueError as exc:
+        raise StepConfigError(key, str(exc))
+
+
+def call_summary(config: dict) -> str:
+    """ "POST hooks.example.com/deals/new · 2 headers": the method, then the whole host and path
+    (the scheme says little, the query may carry a token)."""
+    url = str(config.get("url", ""))
+    try:
+        parts = urlsplit(url)
+        where = f"{parts.netloc}{parts.path}" if parts.netloc else url
+    except ValueError:
+        where = url
+    count = len(config.get("headers") or [])
+    extra = f" · {count} header{'s' if count != 1 else ''}" if count else ""
+    return f"{config.get('method', 'POST')} {where}{extra}"
+
+
+class CallConfig(StepConfigSerializer):
+    """The config fields of a step that calls a URL (API Call, webhook)."""
+
+    url = serializers.CharField(max_length=2000, help_text="An http:// or https:// URL.")
+    method = serializers.ChoiceField(choices=METHODS, required=False, default="POST")
+    headers = HeaderSerializer(many=True, required=False)
 
 
 def clean_method(config: dict, default: str = "POST") -> str:

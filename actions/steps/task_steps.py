@@ -7,8 +7,18 @@ from datetime import timedelta
 
 from django.http import Http404
 from django.utils import timezone
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepContext,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from flows.models import User
 from tasks.models import Task
 from tasks.services import task_delete, task_set_assignee, task_set_stage, task_update, task_validate
@@ -47,11 +57,20 @@ def _task_still_there():
         raise StepFailed("the task no longer exists") from None
 
 
+class MoveToStageConfig(StepConfigSerializer):
+    stage = serializers.CharField(help_text="A stage name of the flow.")
+
+
 @register
 class MoveToStage(StepType):
     type = "move_to_stage"
     label = "Move to stage"
     description = "Move the task to a stage."
+    Config = MoveToStageConfig
+    form_template = "actions/builder_steps/move_to_stage.html"
+
+    def summary(self, config):
+        return f"Move to {config.get('stage')}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"stage"})
@@ -68,11 +87,23 @@ class MoveToStage(StepType):
         return StepResult(output={"stage": config["stage"]}, apply=apply)
 
 
+class AssignToConfig(StepConfigSerializer):
+    email = serializers.EmailField(required=False, allow_null=True, help_text="A member of the flow; null unassigns.")
+    performer = serializers.BooleanField(required=False, help_text="Assign to whoever performs the action.")
+
+
 @register
 class AssignTo(StepType):
     type = "assign_to"
     label = "Assign to"
     description = "Assign the task to a person (or to whoever performs the action), or unassign it."
+    Config = AssignToConfig
+    form_template = "actions/builder_steps/assign_to.html"
+
+    def summary(self, config):
+        if config.get("performer"):
+            return "Assign to whoever performs it"
+        return f"Assign to {config['email']}" if config.get("email") else "Unassign"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"email", "performer"})
@@ -106,11 +137,31 @@ class AssignTo(StepType):
         return StepResult(output={"assigned_to": config.get("email")}, apply=apply)
 
 
+def value_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+class UpdateDataConfig(StepConfigSerializer):
+    values = serializers.DictField(help_text="Field names to values, as the Task API takes them.")
+
+
 @register
 class UpdateData(StepType):
     type = "update_data"
     label = "Update data"
     description = "Set fields of the task to values."
+    Config = UpdateDataConfig
+    form_template = "actions/builder_steps/update_data.html"
+
+    def summary(self, config):
+        pairs = [f"{k} = {value_text(v) or '(empty)'}" for k, v in (config.get("values") or {}).items()]
+        return "Set " + "; ".join(pairs)
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"values"})
@@ -148,6 +199,10 @@ class DeleteTask(StepType):
     type = "delete_task"
     label = "Delete task"
     description = "Delete the task; later steps do not run."
+    form_template = "actions/builder_steps/delete_task.html"
+
+    def summary(self, config):
+        return "Delete the task"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, set())
@@ -161,11 +216,22 @@ class DeleteTask(StepType):
         return StepResult(output={"deleted": ctx.task.pk}, apply=apply, stop=True)
 
 
+class ScheduleStageChangeConfig(StepConfigSerializer):
+    stage = serializers.CharField(help_text="A stage name of the flow.")
+    days = serializers.FloatField(min_value=0, max_value=3650)
+
+
 @register
 class ScheduleStageChange(StepType):
     type = "schedule_stage_change"
     label = "Schedule stage change"
     description = "Move the task to a stage after a number of days (durable across restarts)."
+    Config = ScheduleStageChangeConfig
+    form_template = "actions/builder_steps/schedule_stage_change.html"
+
+    def summary(self, config):
+        days = config.get("days")
+        return f"Move to {config.get('stage')} after {days} day{'s' if days != 1 else ''}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"stage", "days"})

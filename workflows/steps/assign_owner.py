@@ -5,9 +5,19 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Count
+from rest_framework import serializers
 
 from actions.engine import step_at
-from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepContext,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from tasks.models import Task
 from tasks.services import task_set_assignee
 from tasks.values import TaskValidationError
@@ -34,12 +44,22 @@ def workflow_action_for(ctx: StepContext):
     return None
 
 
+class AssignOwnerConfig(StepConfigSerializer):
+    algorithm = serializers.ChoiceField(choices=ALGORITHMS, default="round_robin")
+    userIds = serializers.ListField(child=serializers.CharField(), help_text="User ids or emails, in turn order.")
+
+
 @register
 class AssignOwner(StepType):
     type = "assign_owner"
     label = "Assign owner"
     contexts = WORKFLOW
     description = "Assign the record to one of the listed people: round robin or least loaded."
+    Config = AssignOwnerConfig
+
+    def summary(self, config):
+        algorithm = config.get("algorithm", "round_robin").replace("_", " ")
+        return f"Assign ({algorithm}) to {', '.join(map(str, config.get('userIds') or []))}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"algorithm", "userIds"})

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.steps.base import StepConfigError, StepResult, StepType, get_step_type, only_keys, register
+from rest_framework import serializers
+
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepResult,
+    StepType,
+    config_validate,
+    get_step_type,
+    only_keys,
+    register,
+)
 from flowsite.names import normalize_name
 from tasks.services import flow_fields
 from workflows.conditions import LOGICS, OPERATORS, FilterError, evaluate, validate_filter
@@ -112,7 +123,8 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
         same_type = (previous.get("actionType") or previous.get("type")) == type_name
         try:
-            config = step_type.validate(
+            config = config_validate(
+                step_type,
                 item.get("config") or {},
                 flow=flow,
                 organization=organization,
@@ -137,12 +149,35 @@ def nested(config: dict):
                 yield label, item, None
 
 
+class BranchConfig(StepConfigSerializer):
+    logic = serializers.ChoiceField(choices=("AND", "OR"), default="AND")
+    conditions = serializers.ListField(
+        child=serializers.DictField(), help_text="Conditions as in triggerFilters (field, operator, value)."
+    )
+    then = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="Actions ({actionType, config}) run when they hold."
+    )
+
+
+# "else" is a Python keyword: declared here rather than as a class attribute.
+BranchConfig._declared_fields["else"] = serializers.ListField(
+    child=serializers.DictField(), required=False, help_text="Actions run when the conditions do not hold."
+)
+
+
 @register
 class Branch(StepType):
     type = "branch"
     label = "Branch"
     contexts = WORKFLOW
     description = "If the conditions hold, run the `then` actions, else the `else` actions."
+    Config = BranchConfig
+
+    def summary(self, config):
+        count = len(config.get("conditions") or [])
+        then, other = len(config.get("then") or []), len(config.get("else") or [])
+        logic = config.get("logic", "AND")
+        return f"If {count} condition{'s' if count != 1 else ''} hold ({logic}): {then} then, {other} else"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"logic", "conditions", "then", "else"})

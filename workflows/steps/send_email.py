@@ -5,8 +5,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register, require_str
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+    require_str,
+)
 from workflows.steps._common import WORKFLOW, Trigger, has_placeholder, one_line
 
 MAX_RECIPIENTS = 50
@@ -36,12 +46,22 @@ def clean_to(value) -> list[str]:
     return cleaned
 
 
+class SendEmailConfig(StepConfigSerializer):
+    to = serializers.ListField(child=serializers.CharField(), help_text='Addresses, "owner" or {{trigger.email}}.')
+    subject = serializers.CharField(max_length=200)
+    body = serializers.CharField(max_length=50_000)
+
+
 @register
 class SendEmail(StepType):
     type = "send_email"
     label = "Send email"
     contexts = WORKFLOW
     description = 'Send an email; "to" takes addresses, "owner" or {{trigger.email}}.'
+    Config = SendEmailConfig
+
+    def summary(self, config):
+        return f"Email {', '.join(config.get('to') or [])}: {config.get('subject', '')}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"to", "subject", "body"})

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
+from rest_framework import serializers
+
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from tasks.services import task_update
 from tasks.values import TaskValidationError
 from workflows.steps._common import WORKFLOW, Trigger, check_field_names, clean_values, reasons
+
+
+class UpdateFieldConfig(StepConfigSerializer):
+    field = serializers.CharField(required=False, help_text='A field name (with "value"), or give "fields".')
+    value = serializers.JSONField(required=False, help_text="null clears the field; {{trigger.x}} inserts data.")
+    fields = serializers.DictField(required=False, help_text="Field names to values.")
 
 
 @register
@@ -14,6 +30,11 @@ class UpdateField(StepType):
     label = "Update field"
     contexts = WORKFLOW
     description = "Set a field of the record (or several) to a value; {{trigger.x}} inserts the record's data."
+    Config = UpdateFieldConfig
+
+    def summary(self, config):
+        values = config.get("fields") or {config.get("field", ""): config.get("value")}
+        return "Set " + "; ".join(f"{k} = {'(empty)' if v in (None, '') else v}" for k, v in values.items())
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"field", "value", "fields"})
