@@ -246,13 +246,14 @@ def draft_step_apply(
     step_type = get_step_type(type_name)
     if "action" not in step_type.contexts:
         raise StepConfigError("type", f'"{type_name}" is a workflow action, not an action step')
-    old = step["config"] if step is not None and step["type"] == type_name else None
+    old = step["config"] if step is not None and step["type"] == step_type.type else None
     cleaned = config_validate(step_type, config, flow=flow, old=old)
+    # Stored under the type's own name, never an alias.
     if step is None:
-        step = {"key": _next_key(draft.data, "t"), "id": None, "type": type_name, "config": cleaned}
+        step = {"key": _next_key(draft.data, "t"), "id": None, "type": step_type.type, "config": cleaned}
         action["steps"].append(step)
     else:
-        step["type"], step["config"] = type_name, cleaned
+        step["type"], step["config"] = step_type.type, cleaned
     _touch(draft.data, key)
     _save(draft)
     return step
@@ -448,8 +449,8 @@ def field_label(name: str) -> str:
     match = re.match(r"^headers\[(\d+)\](?:\.(name|value))?$", name)
     if match:
         return f"Header {int(match.group(1)) + 1}" + (f" {match.group(2)}" if match.group(2) else "")
-    if name.startswith("values."):
-        return name.removeprefix("values.")
+    if name.startswith(("values.", "fields.")):
+        return name.split(".", 1)[1]
     labels = {"url": "URL", "": "Step", "config": "Settings"}
     return labels.get(name, name.replace("_", " ").capitalize())
 
@@ -538,16 +539,15 @@ def _value_text(value: Any) -> str:
 
 
 def _update_initial(config: dict, ctx: dict) -> dict:
-    rows = [
-        {"row": i, "field": k, "value": _value_text(v)} for i, (k, v) in enumerate((config.get("values") or {}).items())
-    ]
+    values = config.get("fields") or ({config["field"]: config.get("value")} if config.get("field") else {})
+    rows = [{"row": i, "field": k, "value": _value_text(v)} for i, (k, v) in enumerate(values.items())]
     return {"rows": rows or [{"row": 0, "field": "", "value": ""}]}
 
 
 def _update_parse(post, ctx: dict) -> tuple[dict, dict]:
     types = {f.name.lower(): f.type for f in ctx["fields"]}
     values: dict[str, Any] = {}
-    inputs: dict[str, str] = {"values": ""}
+    inputs: dict[str, str] = {"fields": ""}
     for row, item in _rows(post, "values", ("field", "value")):
         name, text = item["field"].strip(), item["value"]
         if not name:
@@ -561,21 +561,23 @@ def _update_parse(post, ctx: dict) -> tuple[dict, dict]:
         elif text.strip() == "":
             value = None
         values[name] = value
-        inputs[f"values.{name}"] = f"values-{row}-value"
-    return {"values": values}, inputs
+        inputs[f"fields.{name}"] = f"values-{row}-value"
+    return {"fields": values}, inputs
 
 
 def _email_initial(config: dict, ctx: dict) -> dict:
     return {
-        "recipients": ", ".join(config.get("recipients") or []),
+        "recipients": ", ".join(
+            {"owner": "assignee"}.get(item, item) for item in config.get("to") or config.get("recipients") or []
+        ),
         "subject": config.get("subject", ""),
         "body": config.get("body", ""),
     }
 
 
 def _email_parse(post, ctx: dict) -> tuple[dict, dict]:
-    config = {k: post.get(k, "") for k in ("recipients", "subject", "body")}
-    return config, {k: k for k in config}
+    config = {"to": post.get("recipients", ""), "subject": post.get("subject", ""), "body": post.get("body", "")}
+    return config, {"to": "recipients", "subject": "subject", "body": "body"}
 
 
 def _json_initial(config: dict, ctx: dict) -> dict:
@@ -608,14 +610,18 @@ STEP_FORMS: dict[str, StepForm] = {
         "actions/builder_steps/schedule_stage_change.html", _stage_initial, _schedule_parse
     ),
     "assign_to": StepForm("actions/builder_steps/assign_to.html", _assign_initial, _assign_parse),
-    "update_data": StepForm("actions/builder_steps/update_data.html", _update_initial, _update_parse),
+    "update_field": StepForm("actions/builder_steps/update_data.html", _update_initial, _update_parse),
     "delete_task": StepForm("actions/builder_steps/delete_task.html", lambda c, x: {}, lambda p, x: ({}, {})),
-    "email_notification": StepForm("actions/builder_steps/email_notification.html", _email_initial, _email_parse),
+    "send_email": StepForm("actions/builder_steps/email_notification.html", _email_initial, _email_parse),
 }
 JSON_FORM = StepForm("actions/builder_steps/json.html", _json_initial, _json_parse)
 
 
 def step_form(type_name: str) -> StepForm:
+    try:
+        type_name = get_step_type(type_name).type
+    except StepConfigError:
+        pass
     return STEP_FORMS.get(type_name, JSON_FORM)
 
 

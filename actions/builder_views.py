@@ -209,7 +209,7 @@ def _modal_context(flow, draft, key: str, step_key: str | None, type_name: str) 
         raise Http404
     form = builder.step_form(type_name)
     ctx = builder.form_context(flow=flow)
-    config = step["config"] if step is not None and step["type"] == type_name else {}
+    config = step["config"] if step is not None and step["type"] == step_type.type else {}
     modal = {
         "action": action,
         "step": step,
@@ -337,7 +337,7 @@ def builder_test_request(request, flow, key):
         old = None
         if step_key:
             step = builder.draft_step(action, step_key)
-            old = step["config"] if step["type"] == type_name else None
+            old = step["config"] if step["type"] == get_step_type(type_name).type else None
         config = config_validate(get_step_type(type_name), config, flow=flow, old=old)
     except StepConfigError as exc:
         return _errors_answer(request, flow, exc, inputs)

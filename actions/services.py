@@ -49,12 +49,13 @@ def _clean_steps(flow: Flow, steps: Any, old_steps: dict[str, dict]) -> list[dic
             if "action" not in step_type.contexts:
                 raise StepConfigError("type", f'"{type_name}" is a workflow action, not an action step')
             config = config_validate(
-                step_type, config, flow=flow, old=old["config"] if old and old["type"] == type_name else None
+                step_type, config, flow=flow, old=old["config"] if old and old["type"] == step_type.type else None
             )
         except StepConfigError as exc:
             key = f"{where}.type" if exc.field == "type" else f"{where}.config.{exc.field}"
             raise ServiceError({key: [exc.message]})
-        cleaned.append({"id": old["id"] if old else None, "type": type_name, "config": config})
+        # Stored under the type's own name: an alias (update_data) is only a way in.
+        cleaned.append({"id": old["id"] if old else None, "type": step_type.type, "config": config})
     return cleaned
 
 

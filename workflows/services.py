@@ -79,7 +79,7 @@ def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | Non
                 config,
                 flow=flow,
                 organization=organization,
-                old=previous["config"] if previous and previous["action_type"] == action_type else None,
+                old=previous["config"] if previous and previous["action_type"] == step_type.type else None,
             )
         except StepConfigError as exc:
             key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
@@ -88,7 +88,8 @@ def _clean_actions(actions: Any, *, organization: Organization, flow: Flow | Non
         cleaned.append(
             {
                 "id": previous["id"] if previous else None,
-                "action_type": action_type,
+                # Stored under the type's own name: an alias (update_data) is only a way in.
+                "action_type": step_type.type,
                 "config": config,
                 "sort_order": sort_order,
             }

@@ -1,6 +1,14 @@
 """API Call (seeds 000 and 001): send the action, the person and the task to the team's own
 service. A 2xx answer moves on, and a `"task"` object in it updates the task after the same
-validation the Task API applies; anything else aborts the action on this step."""
+validation the Task API applies; anything else aborts the action on this step.
+
+Near-pair decision: API Call and the workflows' webhook stay two types sharing one implementation
+of the call (actions.steps.http: the config fields and header rows with secrets, the URL rule, the
+signed send through the outbound boundary, the redacted records, the summary). They differ in what
+the answer means, not in how the call is made: an API Call's answer may update the task and a
+non-2xx stops the action at once in front of the person; a webhook's answer is only recorded, it
+retries timeouts, 429 and 5xx with backoff, and its body and URL are templates of the record.
+One type with options would make each of those a switch in both directions, so no data moved."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Steps that change the task itself: move to stage, assign, update data, delete, schedule a move."""
+"""Steps that change the task itself: move to stage, assign, delete, schedule a move. (Setting
+fields is the update_field type, workflows.steps.update_field, whose alias is update_data.)"""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from actions.steps.base import (
 )
 from flows.models import User
 from tasks.models import Task
-from tasks.services import task_delete, task_set_assignee, task_set_stage, task_update, task_validate
-from tasks.values import TaskValidationError
+from tasks.services import task_delete, task_set_assignee, task_set_stage
 
 
 def _stage_by_name(flow, name: str):
@@ -94,6 +94,9 @@ class AssignToConfig(StepConfigSerializer):
 
 @register
 class AssignTo(StepType):
+    """One named person, the performer, or nobody. Kept apart from the workflows' assign_owner (a
+    rotation over a list); the decision is written in workflows/steps/assign_owner.py."""
+
     type = "assign_to"
     label = "Assign to"
     description = "Assign the task to a person (or to whoever performs the action), or unassign it."
@@ -135,63 +138,6 @@ class AssignTo(StepType):
                 task_set_assignee(task=ctx.task, actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth)
 
         return StepResult(output={"assigned_to": config.get("email")}, apply=apply)
-
-
-def value_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
-class UpdateDataConfig(StepConfigSerializer):
-    values = serializers.DictField(help_text="Field names to values, as the Task API takes them.")
-
-
-@register
-class UpdateData(StepType):
-    type = "update_data"
-    label = "Update data"
-    description = "Set fields of the task to values."
-    Config = UpdateDataConfig
-    form_template = "actions/builder_steps/update_data.html"
-
-    def summary(self, config):
-        pairs = [f"{k} = {value_text(v) or '(empty)'}" for k, v in (config.get("values") or {}).items()]
-        return "Set " + "; ".join(pairs)
-
-    def validate(self, config, *, flow=None, organization=None, old=None):
-        only_keys(config, {"values"})
-        values = config.get("values")
-        if not isinstance(values, dict) or not values:
-            raise StepConfigError("values", "must be an object of field names to values")
-        if flow is not None:
-            try:
-                task_validate(flow=flow, data=dict(values), partial=True)
-            except TaskValidationError as exc:
-                name, reasons = next(iter(exc.errors.items()))
-                raise StepConfigError(f"values.{name}", ", ".join(map(str, reasons)))
-        return {"values": values}
-
-    def execute(self, ctx, config):
-        def apply():
-            try:
-                with _task_still_there():
-                    task_update(
-                        task=ctx.task,
-                        actor=ctx.user,
-                        data=dict(config["values"]),
-                        source=ctx.source,
-                        depth=ctx.depth,
-                    )
-            except TaskValidationError as exc:
-                reasons = "; ".join(f"{n}: {', '.join(map(str, r))}" for n, r in exc.errors.items())
-                raise StepFailed(f"the values were refused ({reasons})")
-
-        return StepResult(output={"values": config["values"]}, apply=apply)
 
 
 @register

@@ -1,4 +1,12 @@
-"""assign_owner: give the task to one of a list of people, in turn or to the least busy."""
+"""assign_owner: give the task to one of a list of people, in turn or to the least busy.
+
+Near-pair decision: Flowdash's "assign_to" (actions.steps.task_steps) and this type stay two types
+sharing one implementation of the assignment itself (tasks.services.task_set_assignee, which checks
+the person may hold the task and records the event). What differs is who: assign_to names one
+person (or whoever performs the action) and needs no state; assign_owner picks from a list with a
+cursor row per workflow action (round robin) or a count of open tasks (least loaded). Folding the
+rotation into assign_to as an option would give every action step a cursor it cannot have (actions
+have no WorkflowAction row), so no data moved."""
 
 from __future__ import annotations
 

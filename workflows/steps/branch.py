@@ -121,7 +121,7 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         if "workflow" not in step_type.contexts:
             raise StepConfigError(f"{path}.actionType", f'"{type_name}" cannot be used in a workflow')
         previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
-        same_type = (previous.get("actionType") or previous.get("type")) == type_name
+        same_type = (previous.get("actionType") or previous.get("type")) == step_type.type
         try:
             config = config_validate(
                 step_type,
@@ -133,7 +133,7 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         except StepConfigError as exc:
             raise StepConfigError(f"{path}.config.{exc.field}", exc.message)
         out = {key: item[key] for key in ("id", "sortOrder") if key in item}
-        out[type_key] = type_name
+        out[type_key] = step_type.type
         out["config"] = config
         cleaned.append(out)
     return cleaned
