@@ -21,10 +21,8 @@ them, so a secret typed into the builder is encrypted before it is written anywh
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -36,14 +34,19 @@ from actions.design import DesignError, DesignItem, design_write
 from actions.models import Action, BuilderDraft
 from actions.selectors import action_list
 from actions.steps import http
-from actions.steps.api_call import user_payload
-from actions.steps.base import StepConfigError, StepFailed, config_validate, get_step_type, step_types
+from actions.steps.base import (
+    StepConfigError,
+    StepFailed,
+    StepType,
+    config_validate,
+    get_step_type,
+    stage_move_step,
+    step_types,
+)
 from actions.steps.base import step_summary as summary_of
-from actions.steps.http import METHODS, SECRET_MASK
 from actions.versions import flow_design_version
 from flows.models import Flow, Stage, User
 from flows.selectors import flow_can_edit
-from flowsite import jsonsafe
 from flowsite.api import Forbidden, ServiceError
 from flowsite.bounds import id_or_none
 from tasks.models import Task
@@ -193,10 +196,9 @@ def draft_action_new(draft: BuilderDraft, *, flow: Flow, from_stage: Stage | Non
         "from_stages": [from_stage.pk] if from_stage is not None else [],
         "steps": [],
     }
-    if to_stage is not None:
-        action["steps"].append(
-            {"key": _next_key(data, "t"), "id": None, "type": "move_to_stage", "config": {"stage": to_stage.name}}
-        )
+    move = stage_move_step(to_stage.name) if to_stage is not None else None
+    if move is not None:
+        action["steps"].append({"key": _next_key(data, "t"), "id": None, **move})
     data["actions"].append(action)
     data["selected"] = action["key"]
     _save(draft)
@@ -441,7 +443,7 @@ def stage_remove(*, flow: Flow, actor: User, draft: BuilderDraft, stage: Stage, 
 
 
 # --- step forms --------------------------------------------------------------------------------
-# Each step type's form is one template plus how to read it back; a type without an entry here
+# Each step type declares its form (form_template, form_initial, form_parse); a type without one
 # gets a JSON editor, so a new step type works in the builder before it has a form.
 
 
@@ -453,176 +455,6 @@ def field_label(name: str) -> str:
         return name.split(".", 1)[1]
     labels = {"url": "URL", "": "Step", "config": "Settings"}
     return labels.get(name, name.replace("_", " ").capitalize())
-
-
-def _rows(post, prefix: str, names: tuple[str, ...]) -> list[tuple[str, dict]]:
-    """Rows posted as <prefix>-<n>-<name>, in order of n; rows added by the page get fresh n."""
-    numbers = sorted({int(m.group(1)) for k in post for m in [re.match(rf"^{prefix}-(\d+)-", k)] if m})
-    return [(str(n), {name: post.get(f"{prefix}-{n}-{name}", "") for name in names}) for n in numbers]
-
-
-def _api_call_initial(config: dict, ctx: dict) -> dict:
-    headers = []
-    for index, header in enumerate(config.get("headers") or []):
-        secret = bool(header.get("secret"))
-        headers.append(
-            {
-                "row": index,
-                "name": header["name"],
-                "value": SECRET_MASK if secret else header["value"],
-                "secret": secret,
-            }
-        )
-    return {
-        "url": config.get("url", ""),
-        "method": config.get("method", "POST"),
-        "headers": headers,
-        "methods": METHODS,
-    }
-
-
-def _api_call_parse(post, ctx: dict) -> tuple[dict, dict]:
-    headers, inputs = [], {"url": "url", "method": "method"}
-    for row, values in _rows(post, "headers", ("name", "value", "secret")):
-        name, value = values["name"].strip(), values["value"]
-        if not name and not value:
-            continue
-        index = len(headers)
-        # A masked value stands for the stored secret, which stays a secret.
-        secret = bool(values["secret"]) or value == SECRET_MASK
-        headers.append({"name": name, "value": value, "secret": secret})
-        inputs[f"headers[{index}].name"] = f"headers-{row}-name"
-        inputs[f"headers[{index}].value"] = f"headers-{row}-value"
-        inputs[f"headers[{index}]"] = f"headers-{row}-value"
-    config = {"url": post.get("url", "").strip(), "method": post.get("method", "POST"), "headers": headers}
-    return config, inputs
-
-
-def _stage_initial(config: dict, ctx: dict) -> dict:
-    return {"stage": config.get("stage", ""), "days": config.get("days", 1)}
-
-
-def _move_parse(post, ctx: dict) -> tuple[dict, dict]:
-    return {"stage": post.get("stage", "")}, {"stage": "stage"}
-
-
-def _schedule_parse(post, ctx: dict) -> tuple[dict, dict]:
-    raw = post.get("days", "").strip()
-    try:
-        days: Any = float(raw) if "." in raw else int(raw)
-    except ValueError:
-        days = raw
-    return {"stage": post.get("stage", ""), "days": days}, {"stage": "stage", "days": "days"}
-
-
-PERFORMER = "__performer__"
-
-
-def _assign_initial(config: dict, ctx: dict) -> dict:
-    return {"assignee": PERFORMER if config.get("performer") else (config.get("email") or "")}
-
-
-def _assign_parse(post, ctx: dict) -> tuple[dict, dict]:
-    value = post.get("assignee", "")
-    config = {"performer": True} if value == PERFORMER else {"email": value or None}
-    return config, {"email": "assignee", "performer": "assignee"}
-
-
-def _value_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
-def _update_initial(config: dict, ctx: dict) -> dict:
-    values = config.get("fields") or ({config["field"]: config.get("value")} if config.get("field") else {})
-    rows = [{"row": i, "field": k, "value": _value_text(v)} for i, (k, v) in enumerate(values.items())]
-    return {"rows": rows or [{"row": 0, "field": "", "value": ""}]}
-
-
-def _update_parse(post, ctx: dict) -> tuple[dict, dict]:
-    types = {f.name.lower(): f.type for f in ctx["fields"]}
-    values: dict[str, Any] = {}
-    inputs: dict[str, str] = {"fields": ""}
-    for row, item in _rows(post, "values", ("field", "value")):
-        name, text = item["field"].strip(), item["value"]
-        if not name:
-            continue
-        kind = types.get(name.lower())
-        value: Any = text
-        if kind == "checkbox":
-            value = text.strip().lower() in ("true", "yes", "on", "1", "x")
-        elif kind == "multipleSelect":
-            value = [part.strip() for part in text.split(",") if part.strip()]
-        elif text.strip() == "":
-            value = None
-        values[name] = value
-        inputs[f"fields.{name}"] = f"values-{row}-value"
-    return {"fields": values}, inputs
-
-
-def _email_initial(config: dict, ctx: dict) -> dict:
-    return {
-        "recipients": ", ".join(
-            {"owner": "assignee"}.get(item, item) for item in config.get("to") or config.get("recipients") or []
-        ),
-        "subject": config.get("subject", ""),
-        "body": config.get("body", ""),
-    }
-
-
-def _email_parse(post, ctx: dict) -> tuple[dict, dict]:
-    config = {"to": post.get("recipients", ""), "subject": post.get("subject", ""), "body": post.get("body", "")}
-    return config, {"to": "recipients", "subject": "subject", "body": "body"}
-
-
-def _json_initial(config: dict, ctx: dict) -> dict:
-    return {"config": json.dumps(config, indent=2, ensure_ascii=False)}
-
-
-def _json_parse(post, ctx: dict) -> tuple[dict, dict]:
-    try:
-        config = jsonsafe.loads(post.get("config") or "{}")
-    except jsonsafe.UnsafeJSON as exc:
-        raise StepConfigError("config", f"is not accepted: {exc}")
-    except ValueError as exc:
-        raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
-    if not isinstance(config, dict):
-        raise StepConfigError("config", "must be a JSON object")
-    return config, {"config": "config"}
-
-
-@dataclass
-class StepForm:
-    template: str
-    initial: Callable[[dict, dict], dict]
-    parse: Callable[[Any, dict], tuple[dict, dict]]
-
-
-STEP_FORMS: dict[str, StepForm] = {
-    "api_call": StepForm("actions/builder_steps/api_call.html", _api_call_initial, _api_call_parse),
-    "move_to_stage": StepForm("actions/builder_steps/move_to_stage.html", _stage_initial, _move_parse),
-    "schedule_stage_change": StepForm(
-        "actions/builder_steps/schedule_stage_change.html", _stage_initial, _schedule_parse
-    ),
-    "assign_to": StepForm("actions/builder_steps/assign_to.html", _assign_initial, _assign_parse),
-    "update_field": StepForm("actions/builder_steps/update_data.html", _update_initial, _update_parse),
-    "delete_task": StepForm("actions/builder_steps/delete_task.html", lambda c, x: {}, lambda p, x: ({}, {})),
-    "send_email": StepForm("actions/builder_steps/email_notification.html", _email_initial, _email_parse),
-}
-JSON_FORM = StepForm("actions/builder_steps/json.html", _json_initial, _json_parse)
-
-
-def step_form(type_name: str) -> StepForm:
-    try:
-        type_name = get_step_type(type_name).type
-    except StepConfigError:
-        pass
-    return STEP_FORMS.get(type_name, JSON_FORM)
 
 
 def step_label(type_name: str) -> str:
@@ -721,7 +553,9 @@ def _schema_sample(flow: Flow, action: dict | None, actor: User) -> dict:
     return task
 
 
-def send_test_request(*, flow: Flow, actor: User, action: dict, config: dict, task_id: str | None) -> TrialOutcome:
+def send_test_request(
+    *, flow: Flow, actor: User, action: dict, step_type: StepType, config: dict, task_id: str | None
+) -> TrialOutcome:
     """Send the API Call as it would go out when the action is performed on a sample task, through
     the same signed client and outbound boundary, and tell what its answer's "task" would change."""
     require_editor(flow=flow, user=actor)
@@ -736,8 +570,8 @@ def send_test_request(*, flow: Flow, actor: User, action: dict, config: dict, ta
     else:
         task_json = _schema_sample(flow, action, actor)
         label = "a sample task built from the schema"
-    # The same body the API Call step sends (actions.steps.api_call).
-    payload = {"action": action["name"], "user": user_payload(actor), "task": task_json}
+    # The body the step itself sends (its own code, as a dry run).
+    payload = step_type.trial_payload(action_name=action["name"], user=actor, task_json=task_json)
     outcome = TrialOutcome(task_label=label)
     try:
         response, request_record, secrets = http.signed_send(
@@ -845,10 +679,14 @@ def _place_pill(default: float, width: float, lo: float, hi: float, blocked: lis
 
 
 def action_target(action: dict, stages_by_name: dict[str, Stage]) -> Stage | None:
-    """The stage an action moves tasks to: that of its first "move to stage" step."""
+    """The stage an action moves tasks to: that of its first step that moves the task."""
     for step in action["steps"]:
-        if step["type"] == "move_to_stage":
-            return stages_by_name.get(str((step.get("config") or {}).get("stage", "")).strip().lower())
+        try:
+            name = get_step_type(step["type"]).target_stage(step.get("config") or {})
+        except StepConfigError:
+            continue
+        if name is not None:
+            return stages_by_name.get(name.lower())
     return None
 
 

@@ -35,6 +35,18 @@ class ApiCall(StepType):
     description = "Call your API with the task; a 2xx answer may update the task."
     Config = http.CallConfig
     form_template = "actions/builder_steps/api_call.html"
+    tryable = True
+
+    def form_initial(self, config, options):
+        return http.form_initial(config)
+
+    def form_parse(self, post, options):
+        return http.form_parse(post)
+
+    @staticmethod
+    def trial_payload(*, action_name: str, user, task_json: dict) -> dict:
+        """The body this step sends: what execute sends and what "Send test request" sends."""
+        return {"action": action_name, "user": user_payload(user), "task": task_json}
 
     def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
         only_keys(config, {"url", "method", "headers"})
@@ -54,7 +66,7 @@ class ApiCall(StepType):
         return http.secret_values(config.get("headers", []))
 
     def execute(self, ctx: StepContext, config: dict) -> StepResult:
-        payload = {"action": ctx.run.name, "user": user_payload(ctx.user), "task": ctx.task_json()}
+        payload = self.trial_payload(action_name=ctx.run.name, user=ctx.user, task_json=ctx.task_json())
         response, request_record, secrets = http.signed_send(
             method=config.get("method", "POST"),
             url=config["url"],

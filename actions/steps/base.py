@@ -5,6 +5,8 @@ editors, the API and the engine read what the registry holds."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,12 +14,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rest_framework import serializers
 
+from flowsite import jsonsafe
 from tasks.services import flow_fields, task_to_json
 
 if TYPE_CHECKING:
     from actions.models import Run
     from flows.models import Flow, User
     from tasks.models import Task
+
+JSON_FORM_TEMPLATE = "actions/builder_steps/json.html"
 
 # Filled once per process as the apps load (actions.apps, workflows.apps), only read after that.
 REGISTRY: dict[str, type[StepType]] = {}
@@ -157,8 +162,10 @@ class StepType:
     # The config's shape (declared fields); register() derives `config_serializer` from it.
     Config: ClassVar[type[StepConfigSerializer]] = StepConfigSerializer
     config_serializer: ClassVar[type[StepConfigSerializer]]
-    # The form partial both editors render (inputs named by config key); None: a JSON editor.
+    # The type's form partial; a type without one is edited as JSON (JSON_FORM_TEMPLATE).
     form_template: ClassVar[str | None] = None
+    # Whether the editor offers "Send test request" (the type calls out: see trial_payload).
+    tryable: ClassVar[bool] = False
     # Where the type may be used: actions performed by people, workflows, or both.
     contexts: ClassVar[tuple[str, ...]] = ("action", "workflow")
     # Whether the step needs a task to act on.
@@ -174,6 +181,35 @@ class StepType:
         if not isinstance(config, dict):
             raise StepConfigError("config", "must be an object")
         return config
+
+    def form_initial(self, config: dict[str, Any], options: dict) -> dict:
+        """What the form partial shows for a (public) config. `options`: the flow's stages,
+        members and fields (actions.builder.form_context)."""
+        return {"config": json.dumps(config, indent=2, ensure_ascii=False)}
+
+    def form_parse(self, post, options: dict) -> tuple[dict, dict]:
+        """The posted form read back: (config, {config key: the input it came from}), so an error
+        of the config serializer points at its input."""
+        try:
+            config = jsonsafe.loads(post.get("config") or "{}")
+        except jsonsafe.UnsafeJSON as exc:
+            raise StepConfigError("config", f"is not accepted: {exc}")
+        except ValueError as exc:
+            raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
+        if not isinstance(config, dict):
+            raise StepConfigError("config", "must be a JSON object")
+        return config, {"config": "config"}
+
+    def target_stage(self, config: dict[str, Any]) -> str | None:
+        """The stage name the step moves the task to now, if that is what it does (the builder's
+        canvas draws the action as a connector to it)."""
+        return None
+
+    @classmethod
+    def for_stage(cls, stage_name: str) -> dict[str, Any] | None:
+        """The config of this type's step that moves a task to the stage, if it is such a type
+        (an action dragged from one stage onto another starts with it)."""
+        return None
 
     def summary(self, config: dict[str, Any]) -> str:
         """One line saying what the step does, for the builder's step list and the run history.
@@ -228,6 +264,15 @@ def step_types(context: str | None = None) -> list[StepType]:
     return [cls() for cls in REGISTRY.values() if context is None or context in cls.contexts]
 
 
+def stage_move_step(stage_name: str) -> dict[str, Any] | None:
+    """A step {"type", "config"} that moves the task to the stage, from the type that does that."""
+    for cls in REGISTRY.values():
+        config = cls.for_stage(stage_name)
+        if config is not None and "action" in cls.contexts:
+            return {"type": cls.type, "config": config}
+    return None
+
+
 def config_serializers() -> list[tuple[tuple[str, ...], type[StepConfigSerializer]]]:
     """Every step type's names (its name first, then its aliases) and config serializer: what the
     OpenAPI document builds the step config's oneOf from."""
@@ -272,6 +317,12 @@ def require_str(config: dict, key: str, *, max_length: int = 1000, required: boo
     if len(value) > max_length:
         raise StepConfigError(key, f"must be at most {max_length} characters")
     return value
+
+
+def form_rows(post, prefix: str, names: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """Rows posted as <prefix>-<n>-<name>, in order of n; rows added by the page get fresh n."""
+    numbers = sorted({int(m.group(1)) for k in post for m in [re.match(rf"^{prefix}-(\d+)-", k)] if m})
+    return [(str(n), {name: post.get(f"{prefix}-{n}-{name}", "") for name in names}) for n in numbers]
 
 
 def only_keys(config: Any, allowed: set[str]) -> dict:

@@ -24,6 +24,9 @@ from flows.models import User
 from tasks.models import Task
 from tasks.services import task_delete, task_set_assignee, task_set_stage
 
+# The assign form's choice for "whoever performs the action".
+PERFORMER = "__performer__"
+
 
 def _stage_by_name(flow, name: str):
     if flow is None:
@@ -69,6 +72,19 @@ class MoveToStage(StepType):
     Config = MoveToStageConfig
     form_template = "actions/builder_steps/move_to_stage.html"
 
+    def target_stage(self, config):
+        return str(config.get("stage", "")).strip() or None
+
+    @classmethod
+    def for_stage(cls, stage_name):
+        return {"stage": stage_name}
+
+    def form_initial(self, config, options):
+        return {"stage": config.get("stage", "")}
+
+    def form_parse(self, post, options):
+        return {"stage": post.get("stage", "")}, {"stage": "stage"}
+
     def summary(self, config):
         return f"Move to {config.get('stage')}"
 
@@ -102,6 +118,14 @@ class AssignTo(StepType):
     description = "Assign the task to a person (or to whoever performs the action), or unassign it."
     Config = AssignToConfig
     form_template = "actions/builder_steps/assign_to.html"
+
+    def form_initial(self, config, options):
+        return {"assignee": PERFORMER if config.get("performer") else (config.get("email") or "")}
+
+    def form_parse(self, post, options):
+        value = post.get("assignee", "")
+        config = {"performer": True} if value == PERFORMER else {"email": value or None}
+        return config, {"email": "assignee", "performer": "assignee"}
 
     def summary(self, config):
         if config.get("performer"):
@@ -147,6 +171,12 @@ class DeleteTask(StepType):
     description = "Delete the task; later steps do not run."
     form_template = "actions/builder_steps/delete_task.html"
 
+    def form_initial(self, config, options):
+        return {}
+
+    def form_parse(self, post, options):
+        return {}, {}
+
     def summary(self, config):
         return "Delete the task"
 
@@ -174,6 +204,17 @@ class ScheduleStageChange(StepType):
     description = "Move the task to a stage after a number of days (durable across restarts)."
     Config = ScheduleStageChangeConfig
     form_template = "actions/builder_steps/schedule_stage_change.html"
+
+    def form_initial(self, config, options):
+        return {"stage": config.get("stage", ""), "days": config.get("days", 1)}
+
+    def form_parse(self, post, options):
+        raw = post.get("days", "").strip()
+        try:
+            days = float(raw) if "." in raw else int(raw)
+        except ValueError:
+            days = raw
+        return {"stage": post.get("stage", ""), "days": days}, {"stage": "stage", "days": "days"}
 
     def summary(self, config):
         days = config.get("days")

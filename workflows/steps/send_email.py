@@ -74,6 +74,19 @@ class SendEmail(StepType):
     label = "Send email"
     description = 'Send an email; "to" takes addresses, "owner" or {{trigger.email}}.'
     Config = SendEmailConfig
+    form_template = "actions/builder_steps/email_notification.html"
+
+    def form_initial(self, config, options):
+        to = config.get("to") or config.get("recipients") or []
+        return {
+            "recipients": ", ".join({"owner": "assignee"}.get(item, item) for item in to),
+            "subject": config.get("subject", ""),
+            "body": config.get("body", ""),
+        }
+
+    def form_parse(self, post, options):
+        config = {"to": post.get("recipients", ""), "subject": post.get("subject", ""), "body": post.get("body", "")}
+        return config, {"to": "recipients", "subject": "subject", "body": "body"}
 
     def summary(self, config):
         return f"Email {', '.join(config.get('to') or [])}: {config.get('subject', '')}"

@@ -19,6 +19,7 @@ from actions.steps.base import (
     StepFailed,
     StepResult,
     StepType,
+    form_rows,
     only_keys,
     register,
 )
@@ -33,6 +34,16 @@ class UpdateFieldConfig(StepConfigSerializer):
     fields = serializers.DictField(
         required=False, help_text='Field names to values ("values" is accepted for the alias update_data).'
     )
+
+
+def value_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def check_types(values: dict, flow, key: str) -> None:
@@ -56,6 +67,32 @@ class UpdateField(StepType):
     label = "Update field"
     description = "Set a field of the record (or several) to a value; {{trigger.x}} inserts the record's data."
     Config = UpdateFieldConfig
+    form_template = "actions/builder_steps/update_data.html"
+
+    def form_initial(self, config, options):
+        rows = [{"row": i, "field": k, "value": value_text(v)} for i, (k, v) in enumerate(self.values(config).items())]
+        return {"rows": rows or [{"row": 0, "field": "", "value": ""}]}
+
+    def form_parse(self, post, options):
+        """Rows of field and value; a value is read as its field's type takes it."""
+        types = {f.name.lower(): f.type for f in options["fields"]}
+        values: dict = {}
+        inputs: dict[str, str] = {"fields": ""}
+        for row, item in form_rows(post, "values", ("field", "value")):
+            name, text = item["field"].strip(), item["value"]
+            if not name:
+                continue
+            kind = types.get(name.lower())
+            value = text
+            if kind == "checkbox":
+                value = text.strip().lower() in ("true", "yes", "on", "1", "x")
+            elif kind == "multipleSelect":
+                value = [part.strip() for part in text.split(",") if part.strip()]
+            elif text.strip() == "":
+                value = None
+            values[name] = value
+            inputs[f"fields.{name}"] = f"values-{row}-value"
+        return {"fields": values}, inputs
 
     def summary(self, config):
         values = self.values(config)
