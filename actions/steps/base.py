@@ -151,6 +151,35 @@ class HeaderSerializer(serializers.Serializer):
     secret = serializers.BooleanField(required=False, default=False)
 
 
+@dataclass(frozen=True)
+class EditorForm:
+    """How the workflow editor, which posts its whole state back, shows a type's config: the
+    partial of templates/workflows/editor.html and which config keys are edited how. The editor
+    reads only this, so it names no step type."""
+
+    partial: str
+    # Keys holding {name: value} objects, edited as name/value rows.
+    rows: tuple[str, ...] = ()
+    # Keys holding header rows (name, value, secret; a secret shown masked).
+    headers: tuple[str, ...] = ()
+    # Keys edited as one line of text (a list as comma-separated items).
+    text: tuple[str, ...] = ()
+    # Keys edited as JSON text; empty leaves the key out.
+    json: tuple[str, ...] = ()
+    # Keys typed as whole numbers; empty leaves the key out.
+    numbers: tuple[str, ...] = ()
+    # Keys left out of the config when empty.
+    optional: tuple[str, ...] = ()
+    # The partial offers the organization's people.
+    people: bool = False
+    # The flow module the step writes to (its stages and fields are suggested).
+    target_module: str | None = None
+    # Conditions and then/else actions (a branch).
+    nested: bool = False
+    # A new action's config.
+    defaults: dict = field(default_factory=dict)
+
+
 class StepType:
     """Base of every step type. Subclasses set `type`, `label`, `Config` (their config serializer),
     `form_template`, and override validate/execute/summary."""
@@ -166,6 +195,8 @@ class StepType:
     form_template: ClassVar[str | None] = None
     # Whether the editor offers "Send test request" (the type calls out: see trial_payload).
     tryable: ClassVar[bool] = False
+    # The workflow editor's form; None: a JSON editor.
+    editor_form: ClassVar[EditorForm | None] = None
     # Where the type may be used: actions performed by people, workflows, or both.
     contexts: ClassVar[tuple[str, ...]] = ("action", "workflow")
     # Whether the step needs a task to act on.
@@ -199,6 +230,14 @@ class StepType:
         if not isinstance(config, dict):
             raise StepConfigError("config", "must be a JSON object")
         return config, {"config": "config"}
+
+    def editor_state(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The config in the shape the workflow editor's form reads (before EditorForm's keys)."""
+        return dict(config)
+
+    def editor_payload(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The form's config back in the type's own shape (after EditorForm's keys)."""
+        return config
 
     def target_stage(self, config: dict[str, Any]) -> str | None:
         """The stage name the step moves the task to now, if that is what it does (the builder's

@@ -11,6 +11,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
@@ -87,6 +88,7 @@ class TwilioMessage(StepType):
 
     contexts = WORKFLOW
     Config = MessageConfig
+    editor_form = EditorForm("config_message")
 
     def summary(self, config):
         return f"{self.label} to {config.get('to', '')}: {config.get('body', '')}"

@@ -7,6 +7,7 @@ import re
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
@@ -48,6 +49,13 @@ class AddTag(StepType):
     contexts = WORKFLOW
     description = "Add tags to the record."
     Config = AddTagConfig
+    editor_form = EditorForm("config_add_tag", text=("tags",))
+
+    def editor_state(self, config):
+        return {"tags": config.get("tags") if "tags" in config else config.get("tag")}
+
+    def editor_payload(self, config):
+        return {"tags": [tag.strip() for tag in str(config.get("tags", "")).split(",") if tag.strip()]}
 
     def summary(self, config):
         tags = config.get("tags") or [config.get("tag", "")]

@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from actions.engine import step_at
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepContext,
@@ -64,6 +65,7 @@ class AssignOwner(StepType):
     contexts = WORKFLOW
     description = "Assign the record to one of the listed people: round robin or least loaded."
     Config = AssignOwnerConfig
+    editor_form = EditorForm("config_assign_owner", people=True, defaults={"algorithm": "round_robin", "userIds": []})
 
     def summary(self, config):
         algorithm = config.get("algorithm", "round_robin").replace("_", " ")

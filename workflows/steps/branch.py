@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepResult,
@@ -172,6 +173,7 @@ class Branch(StepType):
     contexts = WORKFLOW
     description = "If the conditions hold, run the `then` actions, else the `else` actions."
     Config = BranchConfig
+    editor_form = EditorForm("config_branch", nested=True)
 
     def summary(self, config):
         count = len(config.get("conditions") or [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
@@ -68,6 +69,14 @@ class CreateTask(StepType):
     contexts = WORKFLOW
     description = "Create a follow-up task in the organization's tasks flow, linked to the record."
     Config = CreateTaskConfig
+    editor_form = EditorForm(
+        "config_create_task",
+        rows=("fields",),
+        text=("assignTo",),
+        optional=("stage", "assignTo"),
+        people=True,
+        target_module="tasks",
+    )
 
     def summary(self, config):
         title = next(iter((config.get("fields") or {}).values()), "")

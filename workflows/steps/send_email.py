@@ -16,6 +16,7 @@ from django.core.validators import validate_email
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
@@ -74,6 +75,7 @@ class SendEmail(StepType):
     label = "Send email"
     description = 'Send an email; "to" takes addresses, "owner" or {{trigger.email}}.'
     Config = SendEmailConfig
+    editor_form = EditorForm("config_send_email", text=("to",))
     form_template = "actions/builder_steps/email_notification.html"
 
     def form_initial(self, config, options):

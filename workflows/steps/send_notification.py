@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepResult,
@@ -35,6 +36,9 @@ class SendNotification(StepType):
     contexts = WORKFLOW
     description = "Notify people in Flowsite; the owner is the record's assignee."
     Config = SendNotificationConfig
+    editor_form = EditorForm(
+        "config_send_notification", people=True, defaults={"userIds": [], "toOwner": True, "title": "", "message": ""}
+    )
 
     def summary(self, config):
         people = [str(p) for p in config.get("userIds") or []] + (["owner"] if config.get("toOwner") else [])

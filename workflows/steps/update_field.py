@@ -14,6 +14,7 @@ from django.http import Http404
 from rest_framework import serializers
 
 from actions.steps.base import (
+    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
@@ -67,6 +68,7 @@ class UpdateField(StepType):
     label = "Update field"
     description = "Set a field of the record (or several) to a value; {{trigger.x}} inserts the record's data."
     Config = UpdateFieldConfig
+    editor_form = EditorForm("config_update_field", rows=("fields",))
     form_template = "actions/builder_steps/update_data.html"
 
     def form_initial(self, config, options):
@@ -93,6 +95,19 @@ class UpdateField(StepType):
             values[name] = value
             inputs[f"fields.{name}"] = f"values-{row}-value"
         return {"fields": values}, inputs
+
+    def editor_state(self, config):
+        return {"fields": self.values(config)}
+
+    def editor_payload(self, config):
+        """One row is the seed's {"field", "value"}; several are {"fields": {...}}."""
+        fields = config.pop("fields", {})
+        if len(fields) == 1:
+            [(name, value)] = fields.items()
+            return {**config, "field": name, "value": value}
+        if fields:
+            return {**config, "fields": fields}
+        return {**config, "field": "", "value": ""}
 
     def summary(self, config):
         values = self.values(config)

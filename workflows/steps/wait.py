@@ -7,7 +7,15 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepConfigSerializer, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 MAX_SECONDS = 366 * 86400
@@ -26,6 +34,7 @@ class Wait(StepType):
     needs_task = False
     description = "Wait for a time before the next action."
     Config = WaitConfig
+    editor_form = EditorForm("config_wait", text=("duration",), defaults={"duration": "5", "unit": "minutes"})
 
     def summary(self, config):
         return f"Wait {config.get('duration')} {config.get('unit', 'minutes')}"

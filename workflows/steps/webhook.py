@@ -15,7 +15,16 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from actions.steps import http
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepRetry, StepType, only_keys, register
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepFailed,
+    StepResult,
+    StepRetry,
+    StepType,
+    only_keys,
+    register,
+)
 from flowsite.outbound import validate_header
 from workflows.steps._common import WORKFLOW, Trigger, check_references
 
@@ -102,6 +111,13 @@ class Webhook(StepType):
     contexts = WORKFLOW
     description = "Call an external URL with the record (signed, retried on timeouts, 429 and 5xx)."
     Config = WebhookConfig
+    editor_form = EditorForm(
+        "config_webhook",
+        headers=("headers",),
+        json=("body",),
+        numbers=("maxAttempts",),
+        defaults={"url": "", "method": "POST", "body": "", "maxAttempts": ""},
+    )
 
     def summary(self, config):
         return http.call_summary(config)
