@@ -1,0 +1,3 @@
+"""The Flow Builder's services, one module per concept (being split out of draft.py)."""
+
+from actions.builder.draft import *  # noqa: F403
