@@ -355,6 +355,30 @@ def payload_from_state(state: dict) -> tuple[dict, dict[str, list[str]]]:
     return payload, errors
 
 
+def action_to_try(state: dict, path: str, stored: dict[str, dict]) -> tuple[str, Any, dict | None, dict]:
+    """The action at `path` ("actions[1]", "actions[0].config.then[2]") for "Send test request":
+    its type, its config as the API takes it, its stored config (so a secret left masked is the
+    stored one; `stored` maps saved action ids to configs), and errors found reading it."""
+    action = _locate(state, path)
+    if not isinstance(action, dict) or "actionType" not in action:
+        return "", {}, None, {path: ["There is no action here to try."]}
+    errors: dict[str, list[str]] = {}
+    config = _config_payload(action["actionType"], action["config"], path, errors)
+    tokens = _tokens(path) or []
+    old: Any = None
+    if len(tokens) >= 2 and tokens[0] == "actions" and isinstance(tokens[1], int):
+        top = state["actions"][tokens[1]]
+        old = {"config": stored.get(str(top.get("id", "")))}
+        for token in tokens[2:]:
+            try:
+                old = old[token]
+            except (KeyError, IndexError, TypeError):
+                old = None
+                break
+        old = old.get("config") if isinstance(old, dict) else None
+    return action["actionType"], config, old, errors
+
+
 # --- editing operations (buttons that post the form back) -------------------------------------------
 
 
@@ -493,8 +517,18 @@ def where(key: str) -> str:
 class EditorView:
     """Builds the template's view of the state: nodes with paths, choices and errors."""
 
-    def __init__(self, *, organization: Organization, state: dict, errors: dict | None = None, op: str = ""):
+    def __init__(
+        self,
+        *,
+        organization: Organization,
+        state: dict,
+        errors: dict | None = None,
+        op: str = "",
+        trials: dict[str, dict] | None = None,
+    ):
         self.organization = organization
+        # "Send test request" outcomes by the path of the action tried.
+        self.trials = trials or {}
         self.focus_path, self.focus_op = moved_to(op), op.partition(":")[0]
         self.state = state
         self.errors = Errors(errors)
@@ -509,6 +543,13 @@ class EditorView:
         self.types = sorted(step_types(context="workflow"), key=lambda t: (t.editor_form is None, t.label))
         self.labels = {t.type: t.label for t in self.types}
         self._targets: dict[str, dict] = {}
+
+    @staticmethod
+    def tryable(action_type: str) -> bool:
+        try:
+            return get_step_type(action_type).tryable
+        except StepConfigError:
+            return False
 
     def target(self, module: str) -> dict:
         """Stage and field names of the flow a create_* action writes to, for suggestions."""
@@ -563,6 +604,8 @@ class EditorView:
                 "last": index == len(actions) - 1,
             }
             self.errors.own(item_path, node, "action")
+            node["tryable"] = self.tryable(action_type)
+            node["trial"] = self.trials.get(item_path)
             if item_path == self.focus_path:
                 # Keep focus on the moved item's button; at either end only the other one works.
                 node["focus"] = "down" if node["first"] else "up" if node["last"] else self.focus_op

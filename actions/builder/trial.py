@@ -107,17 +107,12 @@ def send_test_request(
     else:
         task_json = _schema_sample(flow, action, actor)
         label = "a sample task built from the schema"
-    # The body the step itself sends (its own code, as a dry run).
-    payload = step_type.trial_payload(action_name=action["name"], user=actor, task_json=task_json)
     outcome = TrialOutcome(task_label=label)
     try:
+        # The request the step itself builds (its own code, as a dry run).
+        out = step_type.trial_request(config, task=task, task_json=task_json, user=actor, name=action["name"])
         response, request_record, secrets = http.signed_send(
-            method=config.get("method", "POST"),
-            url=config["url"],
-            headers=config.get("headers", []),
-            payload=payload,
-            idempotency_key=f"test-{uuid.uuid4().hex}",
-            signing_secret=flow.signing_secret,
+            **out, idempotency_key=f"test-{uuid.uuid4().hex}", signing_secret=flow.signing_secret
         )
     except StepFailed as exc:
         outcome.request, outcome.error = exc.request, exc.message

@@ -48,6 +48,15 @@ class ApiCall(StepType):
         """The body this step sends: what execute sends and what "Send test request" sends."""
         return {"action": action_name, "user": user_payload(user), "task": task_json}
 
+    def trial_request(self, config: dict, *, task, task_json: dict, user, name: str, **context) -> dict:
+        payload = self.trial_payload(action_name=name, user=user, task_json=task_json)
+        return {
+            "method": config.get("method", "POST"),
+            "url": config["url"],
+            "headers": config.get("headers", []),
+            "payload": payload,
+        }
+
     def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
         only_keys(config, {"url", "method", "headers"})
         return {

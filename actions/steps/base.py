@@ -239,6 +239,12 @@ class StepType:
         """The form's config back in the type's own shape (after EditorForm's keys)."""
         return config
 
+    def trial_request(self, config: dict[str, Any], *, task, task_json: dict, user, name: str, **context) -> dict:
+        """For a tryable type: the request the step would send for the task, as
+        {"method", "url", "headers", "payload"} (`name`: the action's or workflow's name; `context`:
+        what a workflow run knows, "event" and "workflow_id"). "Send test request" sends it."""
+        raise NotImplementedError
+
     def target_stage(self, config: dict[str, Any]) -> str | None:
         """The stage name the step moves the task to now, if that is what it does (the builder's
         canvas draws the action as a connector to it)."""

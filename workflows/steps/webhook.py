@@ -111,6 +111,7 @@ class Webhook(StepType):
     contexts = WORKFLOW
     description = "Call an external URL with the record (signed, retried on timeouts, 429 and 5xx)."
     Config = WebhookConfig
+    tryable = True
     editor_form = EditorForm(
         "config_webhook",
         headers=("headers",),
@@ -144,9 +145,9 @@ class Webhook(StepType):
     def secret_values(self, config):
         return http.secret_values(config.get("headers", []))
 
-    def execute(self, ctx, config):
-        trigger = Trigger(ctx)
-        max_attempts = int(config.get("maxAttempts") or DEFAULT_ATTEMPTS)
+    def request(self, config: dict, *, trigger: Trigger, event: str, workflow: dict) -> dict:
+        """What this step sends for the record: method, URL, headers (placeholders filled in) and
+        the JSON payload. The run and "Send test request" in the editor both send this."""
         url = trigger.url(config["url"])
         if dot_segments(url) and not dot_segments(config["url"]):
             raise StepFailed('a value inserted into the URL makes a "." or ".." path segment')
@@ -164,16 +165,21 @@ class Webhook(StepType):
         if config.get("body") is not None:
             payload = trigger.data(config["body"])
         else:
-            payload = {"event": event_type(ctx), "workflow": workflow_payload(ctx), "task": trigger.json}
+            payload = {"event": event, "workflow": workflow, "task": trigger.json}
+        return {"method": config.get("method", "POST"), "url": url, "headers": headers, "payload": payload}
 
+    def trial_request(self, config: dict, *, task, task_json: dict, user, name: str, event: str, workflow_id) -> dict:
+        trigger = Trigger(None, task=task, task_json=task_json)
+        workflow = {"id": str(workflow_id) if workflow_id else None, "name": name}
+        return self.request(config, trigger=trigger, event=event, workflow=workflow)
+
+    def execute(self, ctx, config):
+        trigger = Trigger(ctx)
+        max_attempts = int(config.get("maxAttempts") or DEFAULT_ATTEMPTS)
+        out = self.request(config, trigger=trigger, event=event_type(ctx), workflow=workflow_payload(ctx))
         try:
             response, request_record, secrets = http.signed_send(
-                method=config.get("method", "POST"),
-                url=url,
-                headers=headers,
-                payload=payload,
-                idempotency_key=ctx.idempotency_key,
-                signing_secret=ctx.flow.signing_secret,
+                **out, idempotency_key=ctx.idempotency_key, signing_secret=ctx.flow.signing_secret
             )
         except StepFailed as exc:
             if not exc.retryable:
