@@ -23,6 +23,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from actions.engine import run_retry
 from actions.models import Run
+from actions.program import step_at_path
+from actions.steps.base import step_summary
 from flows.models import Flow
 from flows.selectors import organization_get, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
@@ -266,6 +268,8 @@ def workflow_run(request, org, run_id):
     steps = [
         {
             **step,
+            # What the step was set to do, in the step type's own words.
+            "summary": step_summary(step["type"], (step_at_path(run.program, step["path"]) or {}).get("config") or {}),
             "outcome_json": _pretty(step["outcome"]),
             "request_json": _pretty(step["request"]),
             "response_json": _pretty(step["response"]),
