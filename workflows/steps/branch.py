@@ -104,6 +104,7 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         raise StepConfigError(label, f"at most {MAX_STEPS} actions")
     old_items = old if isinstance(old, list) else []
     cleaned = []
+    old_by_id = {str(o["id"]): o for o in old_items if isinstance(o, dict) and o.get("id")}
     for index, item in enumerate(items):
         path = f"{label}[{index}]"
         if not isinstance(item, dict):
@@ -121,7 +122,11 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
             raise StepConfigError(f"{path}.actionType", f'unknown action type "{type_name[:40]}"')
         if "workflow" not in step_type.contexts:
             raise StepConfigError(f"{path}.actionType", f'"{type_name}" cannot be used in a workflow')
-        previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
+        # The stored action this one edits, for its masked secrets: the one with the same id when the
+        # action carries one (a stable match), else the one at the same place of the same type.
+        previous = old_by_id.get(str(item["id"])) if item.get("id") else None
+        if previous is None:
+            previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
         same_type = (previous.get("actionType") or previous.get("type")) == step_type.type
         try:
             config = config_validate(
