@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from actions import builder, design, versions
-from actions.steps.base import StepConfigError, get_step_type
+from actions.steps.base import JSON_FORM_TEMPLATE, StepConfigError, config_validate, get_step_type
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
 from tasks.models import Task
@@ -207,18 +207,18 @@ def _modal_context(flow, draft, key: str, step_key: str | None, type_name: str) 
         raise Http404
     if "action" not in step_type.contexts:
         raise Http404
-    form = builder.step_form(type_name)
     ctx = builder.form_context(flow=flow)
-    config = step["config"] if step is not None and step["type"] == type_name else {}
+    config = step["config"] if step is not None and step["type"] == step_type.type else {}
+    config = step_type.public_config(config) if config else config
     modal = {
         "action": action,
         "step": step,
         "index": action["steps"].index(step) + 1 if step else len(action["steps"]) + 1,
         "type": step_type,
-        "form": form.initial(config, ctx),
-        "template": form.template,
+        "form": step_type.form_initial(config, ctx),
+        "template": step_type.form_template or JSON_FORM_TEMPLATE,
     }
-    if type_name == "api_call":
+    if step_type.tryable:
         fields = field_list(flow=flow)
         modal["samples"] = [
             (t.pk, builder.task_label(t, fields)) for t in builder.sample_tasks(flow=flow, action=action)
@@ -260,11 +260,10 @@ def _parse_step(request, flow, draft, key):
     if step_key:
         builder.draft_step(action, step_key)
     try:
-        get_step_type(type_name)
+        step_type = get_step_type(type_name)
     except StepConfigError:
         raise Http404
-    form = builder.step_form(type_name)
-    config, inputs = form.parse(request.POST, builder.form_context(flow=flow))
+    config, inputs = step_type.form_parse(request.POST, builder.form_context(flow=flow))
     return action, step_key, type_name, config, inputs
 
 
@@ -332,17 +331,23 @@ def builder_test_request(request, flow, key):
     inputs: dict = {}
     try:
         action, step_key, type_name, config, inputs = _parse_step(request, flow, draft, key)
-        if type_name != "api_call":
+        step_type = get_step_type(type_name)
+        if not step_type.tryable:
             raise Http404
         old = None
         if step_key:
             step = builder.draft_step(action, step_key)
-            old = step["config"] if step["type"] == type_name else None
-        config = get_step_type(type_name).validate(config, flow=flow, old=old)
+            old = step["config"] if step["type"] == step_type.type else None
+        config = config_validate(step_type, config, flow=flow, old=old)
     except StepConfigError as exc:
         return _errors_answer(request, flow, exc, inputs)
     outcome = builder.send_test_request(
-        flow=flow, actor=request.user, action=action, config=config, task_id=request.POST.get("sample_task") or None
+        flow=flow,
+        actor=request.user,
+        action=action,
+        step_type=step_type,
+        config=config,
+        task_id=request.POST.get("sample_task") or None,
     )
     context = {"flow": flow, "outcome": outcome, "oob": True, "step_errors": []}
     html = render_to_string(f"{PAGE}#test_result", context, request=request)

@@ -35,3 +35,11 @@ def cursor_advance(program: list[dict], cursor: list) -> list:
 
 def cursor_path(cursor: list) -> str:
     return ".".join(str(part) for part in cursor)
+
+
+def step_at_path(program: list[dict], path: str) -> dict | None:
+    """The step a step run's path ("1", "0.then.2") names in the program, or None."""
+    cursor: list = [int(part) if part.isdigit() else part for part in str(path).split(".") if part]
+    if not cursor or not isinstance(cursor[-1], int):
+        return None
+    return step_at(program or [], cursor)

@@ -86,10 +86,9 @@ class GenericConfig(serializers.DictField):
 def step_config_serializers(context: str) -> list[tuple[str, serializers.Field]]:
     """(type name, config serializer) for every step type usable in `context` ("action" or "workflow").
 
-    The one place the API's documents learn each step type's config. Until the step types declare their
-    own config serializers (issue 14), each config is a generic object.
-    """
-    return [(step_type.type, GenericConfig()) for step_type in step_types(context)]
+    The one place the API's documents learn each step type's config: each step type declares its own
+    (actions.steps.base.StepType.config_serializer)."""
+    return [(step_type.type, step_type.config_serializer()) for step_type in step_types(context)]
 
 
 def step_variants(*, context: str, type_key: str, base: type[serializers.Serializer], suffix: str) -> dict:

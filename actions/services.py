@@ -9,7 +9,7 @@ from django.db import transaction
 
 from actions.engine import run_create
 from actions.models import Action, Run, Step
-from actions.steps.base import StepConfigError, get_step_type
+from actions.steps.base import StepConfigError, config_validate, get_step_type
 from actions.versions import flow_design_version, flow_version_record
 from flows.models import Flow, User
 from flows.selectors import flow_can_edit, organization_is_admin
@@ -48,13 +48,14 @@ def _clean_steps(flow: Flow, steps: Any, old_steps: dict[str, dict]) -> list[dic
             step_type = get_step_type(type_name)
             if "action" not in step_type.contexts:
                 raise StepConfigError("type", f'"{type_name}" is a workflow action, not an action step')
-            config = step_type.validate(
-                config, flow=flow, old=old["config"] if old and old["type"] == type_name else None
+            config = config_validate(
+                step_type, config, flow=flow, old=old["config"] if old and old["type"] == step_type.type else None
             )
         except StepConfigError as exc:
             key = f"{where}.type" if exc.field == "type" else f"{where}.config.{exc.field}"
             raise ServiceError({key: [exc.message]})
-        cleaned.append({"id": old["id"] if old else None, "type": type_name, "config": config})
+        # Stored under the type's own name: an alias (update_data) is only a way in.
+        cleaned.append({"id": old["id"] if old else None, "type": step_type.type, "config": config})
     return cleaned
 
 

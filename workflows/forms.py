@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from actions.steps.base import StepConfigError, get_step_type, step_types
+from actions.steps.base import EditorForm, StepConfigError, get_step_type, step_types
 from flows.models import Flow, Organization
 from flowsite import jsonsafe
 from workflows.conditions import LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS
@@ -35,26 +35,6 @@ _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 MAX_INDEX = 500  # a posted index beyond this is not from our form
 MAX_TOKENS = 80
 
-# Action types with a form of their own: the partial of templates/workflows/editor.html that
-# renders their config. Any other workflow step type is edited as JSON.
-CONFIG_FORMS = {
-    "assign_owner": "config_assign_owner",
-    "create_task": "config_create_task",
-    "update_field": "config_update_field",
-    "add_tag": "config_add_tag",
-    "send_notification": "config_send_notification",
-    "send_email": "config_send_email",
-    "send_sms": "config_message",
-    "send_whatsapp": "config_message",
-    "webhook": "config_webhook",
-    "wait": "config_wait",
-    "branch": "config_branch",
-    "create_opportunity": "config_convert",
-    "create_project": "config_convert",
-}
-# Config keys that hold field/value rows in the state and an object in the payload.
-ROW_TYPES = {"update_field", "create_task", "create_opportunity", "create_project"}
-TARGET_MODULE = {"create_task": "tasks", "create_opportunity": "opportunities", "create_project": "projects"}
 ALGORITHMS = (("round_robin", "Round robin"), ("least_loaded", "Least loaded"))
 WAIT_UNITS = ("seconds", "minutes", "hours", "days")
 METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
@@ -154,21 +134,29 @@ def _rows(value: Any, keys: tuple[str, ...]) -> list[dict]:
     return rows
 
 
+def editor_form(action_type: str) -> EditorForm | None:
+    """The type's workflow editor form, or None (an unknown type, or one edited as JSON)."""
+    try:
+        return get_step_type(action_type).editor_form
+    except StepConfigError:
+        return None
+
+
 def _action_state(item: Any) -> dict:
     item = item if isinstance(item, dict) else {}
     action_type = _text(item.get("actionType"))
     config = item.get("config")
-    if action_type not in CONFIG_FORMS:
+    form = editor_form(action_type)
+    if form is None:
         config = config if isinstance(config, str) else "{}"
-    elif not isinstance(config, dict):
-        config = {}
     else:
-        config = dict(config)
-        if action_type in ROW_TYPES:
-            config["fields"] = _rows(config.get("fields"), ("name", "value"))
-        if action_type == "webhook":
-            config["headers"] = _rows(config.get("headers"), ("name", "value", "secret"))
-        if action_type == "branch":
+        # A type with a form posted as anything but its inputs (a forged post) starts empty.
+        config = dict(config) if isinstance(config, dict) else {}
+        for key in form.rows:
+            config[key] = _rows(config.get(key), ("name", "value"))
+        for key in form.headers:
+            config[key] = _rows(config.get(key), ("name", "value", "secret"))
+        if form.nested:
             config.update(_group_state(config))
             for label in ("then", "else"):
                 config[label] = [_action_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
@@ -208,35 +196,23 @@ def _text(value: Any) -> str:
 
 
 def _config_state(action_type: str, config: dict) -> dict | str:
-    if action_type not in CONFIG_FORMS:
+    form = editor_form(action_type)
+    if form is None:
         return json.dumps(config, indent=2)
-    config = dict(config or {})
-    if action_type == "update_field":
-        fields = config.pop("fields", None) or {}
-        if "field" in config:
-            fields = {config.pop("field"): config.pop("value", "")}
-        config["fields"] = [{"name": name, "value": _text(value)} for name, value in fields.items()]
-    elif action_type in ROW_TYPES:
-        config["fields"] = [
-            {"name": name, "value": _text(value)} for name, value in (config.get("fields") or {}).items()
-        ]
-    if action_type == "add_tag":
-        config = {"tags": _text(config.get("tags") if "tags" in config else config.get("tag"))}
-    if action_type in ("send_email",):
-        config["to"] = _text(config.get("to"))
-    if action_type in ("create_task",):
-        config["assignTo"] = _text(config.get("assignTo"))
-    if action_type == "webhook":
-        body = config.get("body")
-        config["body"] = "" if body is None else json.dumps(body, indent=2)
-        config["maxAttempts"] = _text(config.get("maxAttempts"))
-        config["headers"] = [
+    config = get_step_type(action_type).editor_state(dict(config or {}))
+    for key in form.rows:
+        config[key] = [{"name": name, "value": _text(value)} for name, value in (config.get(key) or {}).items()]
+    for key in form.text + form.numbers:
+        config[key] = _text(config.get(key))
+    for key in form.json:
+        value = config.get(key)
+        config[key] = "" if value is None else json.dumps(value, indent=2)
+    for key in form.headers:
+        config[key] = [
             {"name": h.get("name", ""), "value": h.get("value", ""), "secret": bool(h.get("secret"))}
-            for h in config.get("headers") or []
+            for h in config.get(key) or []
         ]
-    if action_type == "wait":
-        config["duration"] = _text(config.get("duration"))
-    if action_type == "branch":
+    if form.nested:
         config.update(_group_state(config))
         for label in ("then", "else"):
             config[label] = [_nested_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
@@ -315,44 +291,37 @@ def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> A
         except ValueError as exc:
             errors[f"{path}.config"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
             return {}
+    form = editor_form(action_type)
+    if form is None:
+        return {}
     out = dict(config)
-    if action_type == "update_field":
-        fields = _row_object(out.pop("fields", []))
-        if len(fields) == 1:
-            [(name, value)] = fields.items()
-            out.update({"field": name, "value": value})
-        elif fields:
-            out["fields"] = fields
-        else:
-            out.update({"field": "", "value": ""})
-    elif action_type in ROW_TYPES:
-        out["fields"] = _row_object(out.get("fields") or [])
-    if action_type == "add_tag":
-        out = {"tags": [tag.strip() for tag in str(out.get("tags", "")).split(",") if tag.strip()]}
-    if action_type == "webhook":
-        out["headers"] = [
-            {"name": h["name"].strip(), "value": h["value"], "secret": bool(h["secret"])} for h in out["headers"]
+    for key in form.rows:
+        out[key] = _row_object(out.get(key) or [])
+    for key in form.headers:
+        out[key] = [
+            {"name": h["name"].strip(), "value": h["value"], "secret": bool(h["secret"])} for h in out.get(key) or []
         ]
-        body = (out.pop("body", "") or "").strip()
-        if body:
+    for key in form.json:
+        text = (out.pop(key, "") or "").strip()
+        if text:
             try:
-                out["body"] = jsonsafe.loads(body)
+                out[key] = jsonsafe.loads(text)
             except jsonsafe.UnsafeJSON as exc:
-                errors[f"{path}.config.body"] = [f"is not accepted: {exc}"]
+                errors[f"{path}.config.{key}"] = [f"is not accepted: {exc}"]
             except ValueError as exc:
-                errors[f"{path}.config.body"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
-        attempts = str(out.pop("maxAttempts", "") or "").strip()
-        if attempts:
-            out["maxAttempts"] = int(attempts) if attempts.lstrip("-").isdigit() else attempts
-    if action_type == "branch":
+                errors[f"{path}.config.{key}"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
+    for key in form.numbers:
+        number = str(out.pop(key, "") or "").strip()
+        if number:
+            out[key] = int(number) if number.lstrip("-").isdigit() else number
+    if form.nested:
         out.update(_filter_payload(out))
         for label in ("then", "else"):
             out[label] = _actions_payload(out.get(label) or [], f"{path}.config.{label}", errors, top=False)
-    if action_type in ("create_task", "create_opportunity", "create_project"):
-        for key in ("stage", "assignTo"):
-            if key in out and not str(out[key]).strip():
-                del out[key]
-    return out
+    for key in form.optional:
+        if key in out and not str(out[key]).strip():
+            del out[key]
+    return get_step_type(action_type).editor_payload(out)
 
 
 def _actions_payload(actions: list[dict], path: str, errors: dict, *, top: bool) -> list[dict]:
@@ -386,6 +355,30 @@ def payload_from_state(state: dict) -> tuple[dict, dict[str, list[str]]]:
     return payload, errors
 
 
+def action_to_try(state: dict, path: str, stored: dict[str, dict]) -> tuple[str, Any, dict | None, dict]:
+    """The action at `path` ("actions[1]", "actions[0].config.then[2]") for "Send test request":
+    its type, its config as the API takes it, its stored config (so a secret left masked is the
+    stored one; `stored` maps saved action ids to configs), and errors found reading it."""
+    action = _locate(state, path)
+    if not isinstance(action, dict) or "actionType" not in action:
+        return "", {}, None, {path: ["There is no action here to try."]}
+    errors: dict[str, list[str]] = {}
+    config = _config_payload(action["actionType"], action["config"], path, errors)
+    tokens = _tokens(path) or []
+    old: Any = None
+    if len(tokens) >= 2 and tokens[0] == "actions" and isinstance(tokens[1], int):
+        top = state["actions"][tokens[1]]
+        old = {"config": stored.get(str(top.get("id", "")))}
+        for token in tokens[2:]:
+            try:
+                old = old[token]
+            except (KeyError, IndexError, TypeError):
+                old = None
+                break
+        old = old.get("config") if isinstance(old, dict) else None
+    return action["actionType"], config, old, errors
+
+
 # --- editing operations (buttons that post the form back) -------------------------------------------
 
 
@@ -414,18 +407,14 @@ def _parent(state: dict, path: str) -> tuple[list | None, int]:
 
 
 def default_config(action_type: str) -> dict | str:
-    if action_type not in CONFIG_FORMS:
+    form = editor_form(action_type)
+    if form is None:
         return "{}"
-    defaults: dict[str, dict] = {
-        "assign_owner": {"algorithm": "round_robin", "userIds": []},
-        "webhook": {"url": "", "method": "POST", "headers": [], "body": "", "maxAttempts": ""},
-        "wait": {"duration": "5", "unit": "minutes"},
-        "branch": {"logic": "AND", "conditions": [new_condition()], "then": [], "else": []},
-        "send_notification": {"userIds": [], "toOwner": True, "title": "", "message": ""},
-    }
-    config = dict(defaults.get(action_type, {}))
-    if action_type in ROW_TYPES:
-        config["fields"] = []
+    config = json.loads(json.dumps(form.defaults))  # a copy the state may change
+    for key in form.rows + form.headers:
+        config[key] = []
+    if form.nested:
+        config.update({"logic": "AND", "conditions": [new_condition()], "then": [], "else": []})
     return config
 
 
@@ -530,8 +519,18 @@ def where(key: str) -> str:
 class EditorView:
     """Builds the template's view of the state: nodes with paths, choices and errors."""
 
-    def __init__(self, *, organization: Organization, state: dict, errors: dict | None = None, op: str = ""):
+    def __init__(
+        self,
+        *,
+        organization: Organization,
+        state: dict,
+        errors: dict | None = None,
+        op: str = "",
+        trials: dict[str, dict] | None = None,
+    ):
         self.organization = organization
+        # "Send test request" outcomes by the path of the action tried.
+        self.trials = trials or {}
         self.focus_path, self.focus_op = moved_to(op), op.partition(":")[0]
         self.state = state
         self.errors = Errors(errors)
@@ -547,9 +546,16 @@ class EditorView:
         names = list(workflow_field_types(organization=organization, module=module, flow=flow))
         self.field_names = list(dict.fromkeys([*names, *BUILTIN_FIELDS]))
         self.people = list(organization.members.order_by("first_name", "email"))
-        self.types = sorted(step_types(context="workflow"), key=lambda t: (t.type not in CONFIG_FORMS, t.label))
+        self.types = sorted(step_types(context="workflow"), key=lambda t: (t.editor_form is None, t.label))
         self.labels = {t.type: t.label for t in self.types}
         self._targets: dict[str, dict] = {}
+
+    @staticmethod
+    def tryable(action_type: str) -> bool:
+        try:
+            return get_step_type(action_type).tryable
+        except StepConfigError:
+            return False
 
     def target(self, module: str) -> dict:
         """Stage and field names of the flow a create_* action writes to, for suggestions."""
@@ -590,37 +596,43 @@ class EditorView:
             item_path = f"{path}[{index}]"
             action_type = action["actionType"]
             config = action["config"]
+            form = editor_form(action_type) if isinstance(config, dict) else None
             node: dict[str, Any] = {
                 "path": item_path,
                 "id": action.get("id", ""),
                 "type": action_type,
                 "label": self.labels.get(action_type, action_type),
                 "config": config,
-                "form": f"workflows/editor.html#{CONFIG_FORMS.get(action_type, 'config_json')}",
+                "form": f"workflows/editor.html#{form.partial if form else 'config_json'}",
                 "index": index,
                 "number": index + 1,
                 "first": index == 0,
                 "last": index == len(actions) - 1,
             }
             self.errors.own(item_path, node, "action")
+            node["tryable"] = self.tryable(action_type)
+            node["trial"] = self.trials.get(item_path)
             if item_path == self.focus_path:
                 # Keep focus on the moved item's button; at either end only the other one works.
                 node["focus"] = "down" if node["first"] else "up" if node["last"] else self.focus_op
-            if action_type == "branch" and isinstance(config, dict):
+            if form is None:
+                nodes.append(node)
+                continue
+            if form.nested:
                 node["group"] = self.group(config, f"{item_path}.config", owner=node)
                 node["then"] = self.actions(config["then"], f"{item_path}.config.then")
                 node["else"] = self.actions(config["else"], f"{item_path}.config.else")
-            if action_type in ROW_TYPES and isinstance(config, dict):
-                rows = config["fields"] or [{"name": "", "value": ""}]
-                node["rows"] = [{"path": f"{item_path}.config.fields[{i}]", **row} for i, row in enumerate(rows)]
-            if action_type == "webhook" and isinstance(config, dict):
-                rows = config["headers"] or [{"name": "", "value": "", "secret": False}]
+            for key in form.rows:
+                rows = config[key] or [{"name": "", "value": ""}]
+                node["rows"] = [{"path": f"{item_path}.config.{key}[{i}]", **row} for i, row in enumerate(rows)]
+            for key in form.headers:
+                rows = config[key] or [{"name": "", "value": "", "secret": False}]
                 node["headers"] = []
                 for i, row in enumerate(rows):
-                    row_node = {"path": f"{item_path}.config.headers[{i}]", **row}
+                    row_node = {"path": f"{item_path}.config.{key}[{i}]", **row}
                     self.errors.own(row_node["path"], row_node, "row")
                     node["headers"].append(row_node)
-            if action_type in ("assign_owner", "send_notification", "create_task") and isinstance(config, dict):
+            if form.people:
                 chosen = {str(p).lower() for p in config.get("userIds") or []}
                 assign_to = str(config.get("assignTo") or "").lower()
                 node["people"] = [
@@ -633,8 +645,8 @@ class EditorView:
                     }
                     for user in self.people
                 ]
-            if action_type in TARGET_MODULE:
-                node["target"] = self.target(TARGET_MODULE[action_type])
+            if form.target_module:
+                node["target"] = self.target(form.target_module)
             nodes.append(node)
         return nodes
 

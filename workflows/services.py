@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
 
 from actions.models import Run
-from actions.steps.base import StepConfigError, get_step_type
+from actions.steps.base import StepConfigError, StepFailed, config_validate, get_step_type
+from actions.steps.http import response_record, signed_send
 from flows.models import Flow, Organization, OrganizationMembership, User
 from flows.selectors import flow_can_read, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
 from flowsite.bounds import INT32_MAX
-from tasks.models import Notification
+from tasks.identity import task_identity
+from tasks.models import Notification, Task
+from tasks.services import task_to_json
 from workflows.conditions import FilterError, validate_filter
 from workflows.models import Workflow, WorkflowAction
 from workflows.selectors import workflow_field_types
@@ -91,11 +95,12 @@ def _clean_action(
         step_type = get_step_type(action_type)
         if "workflow" not in step_type.contexts:
             raise StepConfigError("actionType", f'"{action_type}" is not a workflow action type')
-        config = step_type.validate(
+        config = config_validate(
+            step_type,
             config,
             flow=flow,
             organization=organization,
-            old=previous["config"] if previous and previous["action_type"] == action_type else None,
+            old=previous["config"] if previous and previous["action_type"] == step_type.type else None,
         )
     except StepConfigError as exc:
         key = f"{where}.actionType" if exc.field in ("type", "actionType") else f"{where}.config.{exc.field}"
@@ -103,7 +108,8 @@ def _clean_action(
         raise ServiceError({key: [message]})
     return {
         "id": previous["id"] if previous else None,
-        "action_type": action_type,
+        # Stored under the type's own name: an alias (update_data) is only a way in.
+        "action_type": step_type.type,
         "config": config,
         "sort_order": sort_order,
     }
@@ -276,3 +282,61 @@ def workflow_run_failure_notify(*, run: Run, error: str) -> Notification | None:
         message=f'Workflow "{run.name}" failed. {error}',
         url=reverse("workflow_run", args=[flow.organization.parameterized_name, run.pk]),
     )
+
+
+# --- "Send test request" in the editor ----------------------------------------------------------
+
+
+def workflow_action_try(
+    *,
+    user: User,
+    organization: Organization,
+    module: str,
+    flow: Flow | None,
+    workflow: Workflow | None,
+    name: str,
+    event: str,
+    action_type: str,
+    config: Any,
+    old: dict | None = None,
+) -> dict[str, Any]:
+    """Send the request an action (a webhook) would send for the newest record the workflow could
+    fire on, through the step's own code, the signed client and the outbound boundary. Nothing is
+    changed and nothing retries. Returns {"request", "response", "error", "task_label"}; a config
+    that does not validate is an error naming the setting."""
+    if not organization_is_admin(user=user, organization=organization):
+        raise Forbidden("Only organization admins can try workflow actions.")
+    outcome: dict[str, Any] = {"request": None, "response": None, "error": "", "task_label": ""}
+    try:
+        step_type = get_step_type(action_type)
+        if not step_type.tryable:
+            raise StepConfigError("actionType", "cannot be tried")
+        config = config_validate(step_type, config, flow=flow, organization=organization, old=old)
+    except StepConfigError as exc:
+        outcome["error"] = f"{exc.field}: {exc.message}"
+        return outcome
+    flows = [flow] if flow is not None else list(Flow.objects.filter(organization=organization, module=module))
+    flows = [f for f in flows if flow_can_read(user=user, flow=f)]
+    task = Task.objects.filter(flow__in=flows).select_related("flow", "stage").order_by("-id").first()
+    if task is None:
+        outcome["error"] = "There is no record to try it with yet: create one first."
+        return outcome
+    outcome["task_label"] = f"{task_identity(task)} in {task.flow.name}"
+    try:
+        out = step_type.trial_request(
+            config,
+            task=task,
+            task_json=task_to_json(task=task),
+            user=user,
+            name=name,
+            event=event,
+            workflow_id=workflow.pk if workflow is not None else None,
+        )
+        response, request_record, secrets = signed_send(
+            **out, idempotency_key=f"test-{uuid.uuid4().hex}", signing_secret=task.flow.signing_secret
+        )
+    except StepFailed as exc:
+        outcome["request"], outcome["error"] = exc.request, exc.message
+        return outcome
+    outcome["request"], outcome["response"] = request_record, response_record(response, secrets)
+    return outcome

@@ -23,8 +23,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from actions.engine import run_retry
 from actions.models import Run
+from actions.program import step_at_path
+from actions.steps.base import step_summary
+from flows.models import Flow
 from flows.selectors import organization_get, organization_is_admin
 from flowsite.api import Forbidden, ServiceError
+from flowsite.bounds import id_or_none
 from workflows import forms, selectors, services
 from workflows.serializers import workflow_json, workflow_run_json
 from workflows.triggers import TRIGGERS
@@ -97,8 +101,10 @@ def workflow_toggle(request, org, workflow_id):
 # --- the editor -----------------------------------------------------------------------------------
 
 
-def _render_editor(request, organization, workflow, is_admin, state, *, errors=None, parts=(), status=200, op=""):
-    view = forms.EditorView(organization=organization, state=state, errors=errors, op=op)
+def _render_editor(
+    request, organization, workflow, is_admin, state, *, errors=None, parts=(), status=200, op="", trials=None
+):
+    view = forms.EditorView(organization=organization, state=state, errors=errors, op=op, trials=trials)
     context = {
         "organization": organization,
         "workflow": workflow,
@@ -141,6 +147,10 @@ def workflow_editor(request, org, workflow_id=None):
     _require_admin(is_admin)
     state = forms.state_from_post(request.POST)
     op = request.POST.get("op", "")
+    if op.startswith("try:"):
+        trials = {op.partition(":")[2]: _try_action(request, organization, workflow, state, op.partition(":")[2])}
+        parts = ("actions",) if request.htmx else ()
+        return _render_editor(request, organization, workflow, is_admin, state, parts=parts, trials=trials)
     if op:
         part = forms.apply_op(state, op, request.POST)
         if not request.htmx:
@@ -169,6 +179,36 @@ def workflow_editor(request, org, workflow_id=None):
         return _render_editor(request, organization, workflow, is_admin, state, errors=errors, status=422)
     messages.success(request, f"Saved {saved.name} (version {saved.version}).")
     return redirect("workflow_edit", org=organization.parameterized_name, workflow_id=saved.pk)
+
+
+def _try_action(request, organization, workflow, state: dict, path: str) -> dict:
+    """ "Send test request" for the action at `path`, as the form holds it now (not yet saved)."""
+    stored = {str(a.pk): a.config for a in workflow.actions.all()} if workflow is not None else {}
+    action_type, config, old, errors = forms.action_to_try(state, path, stored)
+    if errors:
+        return {"error": "; ".join(f"{forms.where(k)}: {m}" for k, ms in errors.items() for m in ms)}
+    flow_id = id_or_none(state["flowId"])
+    flow = Flow.objects.filter(organization=organization, pk=flow_id).first() if flow_id is not None else None
+    try:
+        outcome = services.workflow_action_try(
+            user=request.user,
+            organization=organization,
+            module=state["triggerModule"],
+            flow=flow,
+            workflow=workflow,
+            name=state["name"] or "Test",
+            event=state["triggerType"],
+            action_type=action_type,
+            config=config,
+            old=old,
+        )
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message)
+    return {
+        **outcome,
+        "request_json": _pretty(outcome["request"]),
+        "response_headers": (outcome["response"] or {}).get("headers", {}),
+    }
 
 
 @login_required
@@ -238,6 +278,8 @@ def workflow_run(request, org, run_id):
     steps = [
         {
             **step,
+            # What the step was set to do, in the step type's own words.
+            "summary": step_summary(step["type"], (step_at_path(run.program, step["path"]) or {}).get("config") or {}),
             "outcome_json": _pretty(step["outcome"]),
             "request_json": _pretty(step["request"]),
             "response_json": _pretty(step["response"]),

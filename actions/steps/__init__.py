@@ -1,5 +1,11 @@
-"""Importing this package registers the action step types (one module each). The apps above
-actions register theirs in the same registry from their AppConfig.ready() (workflows.apps)."""
+"""Importing this package registers the action step types: every module in it is imported, and
+each step module registers its type (the helpers register nothing). The apps above actions register
+theirs in the same registry from their AppConfig.ready() (workflows.apps)."""
 
-from actions.steps import api_call, email_notification, task_steps  # noqa: F401
-from actions.steps.base import REGISTRY, get_step_type, step_types  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+from actions.steps.base import REGISTRY, get_step_type, step_types  # noqa: E402, F401

@@ -1,6 +1,14 @@
 """API Call (seeds 000 and 001): send the action, the person and the task to the team's own
 service. A 2xx answer moves on, and a `"task"` object in it updates the task after the same
-validation the Task API applies; anything else aborts the action on this step."""
+validation the Task API applies; anything else aborts the action on this step.
+
+Near-pair decision: API Call and the workflows' webhook stay two types sharing one implementation
+of the call (actions.steps.http: the config fields and header rows with secrets, the URL rule, the
+signed send through the outbound boundary, the redacted records, the summary). They differ in what
+the answer means, not in how the call is made: an API Call's answer may update the task and a
+non-2xx stops the action at once in front of the person; a webhook's answer is only recorded, it
+retries timeouts, 429 and 5xx with backoff, and its body and URL are templates of the record.
+One type with options would make each of those a switch in both directions, so no data moved."""
 
 from __future__ import annotations
 
@@ -25,6 +33,29 @@ class ApiCall(StepType):
     label = "API Call"
     contexts = ("action",)
     description = "Call your API with the task; a 2xx answer may update the task."
+    Config = http.CallConfig
+    form_template = "actions/builder_steps/api_call.html"
+    tryable = True
+
+    def form_initial(self, config, options):
+        return http.form_initial(config)
+
+    def form_parse(self, post, options):
+        return http.form_parse(post)
+
+    @staticmethod
+    def trial_payload(*, action_name: str, user, task_json: dict) -> dict:
+        """The body this step sends: what execute sends and what "Send test request" sends."""
+        return {"action": action_name, "user": user_payload(user), "task": task_json}
+
+    def trial_request(self, config: dict, *, task, task_json: dict, user, name: str, **context) -> dict:
+        payload = self.trial_payload(action_name=name, user=user, task_json=task_json)
+        return {
+            "method": config.get("method", "POST"),
+            "url": config["url"],
+            "headers": config.get("headers", []),
+            "payload": payload,
+        }
 
     def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
         only_keys(config, {"url", "method", "headers"})
@@ -34,6 +65,9 @@ class ApiCall(StepType):
             "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
         }
 
+    def summary(self, config):
+        return http.call_summary(config)
+
     def public_config(self, config):
         return {**config, "headers": http.public_headers(config.get("headers", []))}
 
@@ -41,7 +75,7 @@ class ApiCall(StepType):
         return http.secret_values(config.get("headers", []))
 
     def execute(self, ctx: StepContext, config: dict) -> StepResult:
-        payload = {"action": ctx.run.name, "user": user_payload(ctx.user), "task": ctx.task_json()}
+        payload = self.trial_payload(action_name=ctx.run.name, user=ctx.user, task_json=ctx.task_json())
         response, request_record, secrets = http.signed_send(
             method=config.get("method", "POST"),
             url=config["url"],

@@ -1,19 +1,28 @@
-"""The step-type registry: one module per type, each declaring how to validate its config
-and how to execute. Nothing else in Flowsite branches on a step's type."""
+"""The step-type registry: one module per type, each declaring its names, its config serializer
+(validation with per-field errors, secrets marked, the OpenAPI shape of its config), its form partial,
+its one-line summary and its behaviour. Nothing else in Flowsite branches on a step's type: the
+editors, the API and the engine read what the registry holds."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rest_framework import serializers
+
+from flowsite import jsonsafe
 from tasks.services import flow_fields, task_to_json
 
 if TYPE_CHECKING:
     from actions.models import Run
     from flows.models import Flow, User
     from tasks.models import Task
+
+JSON_FORM_TEMPLATE = "actions/builder_steps/json.html"
 
 # Filled once per process as the apps load (actions.apps, workflows.apps), only read after that.
 REGISTRY: dict[str, type[StepType]] = {}
@@ -103,11 +112,91 @@ class StepResult:
     apply: Callable[[], None] | None = None
 
 
+class StepConfigSerializer(serializers.Serializer):
+    """Base of the step types' config serializers (`StepType.Config`). The declared fields are the
+    config's shape for the OpenAPI document; a field whose value is a secret says so with
+    `style={"secret": True}`. Validation is the step type's own `validate` (it knows the flow, the
+    organization and the stored config whose masked secrets are kept), so each error names its config
+    key: {"url": ["must be an http:// or https:// URL"]}.
+
+    Context: "flow", "organization", "old" (the stored config when editing)."""
+
+    # Set by register() on the subclass it makes for each step type.
+    step_type: ClassVar[type[StepType]]
+
+    def to_internal_value(self, data):
+        try:
+            return self.step_type().validate(
+                data,
+                flow=self.context.get("flow"),
+                organization=self.context.get("organization"),
+                old=self.context.get("old"),
+            )
+        except StepConfigError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]})
+
+    def to_representation(self, instance):
+        return self.step_type().public_config(instance)
+
+
+class HeaderSerializer(serializers.Serializer):
+    """A request header of a step that calls out; a secret one is stored encrypted and shown masked."""
+
+    name = serializers.CharField(max_length=200)
+    value = serializers.CharField(
+        allow_blank=True,
+        style={"secret": True},
+        help_text='Shown as "********" when secret; sending "********" back keeps the stored value.',
+    )
+    secret = serializers.BooleanField(required=False, default=False)
+
+
+@dataclass(frozen=True)
+class EditorForm:
+    """How the workflow editor, which posts its whole state back, shows a type's config: the
+    partial of templates/workflows/editor.html and which config keys are edited how. The editor
+    reads only this, so it names no step type."""
+
+    partial: str
+    # Keys holding {name: value} objects, edited as name/value rows.
+    rows: tuple[str, ...] = ()
+    # Keys holding header rows (name, value, secret; a secret shown masked).
+    headers: tuple[str, ...] = ()
+    # Keys edited as one line of text (a list as comma-separated items).
+    text: tuple[str, ...] = ()
+    # Keys edited as JSON text; empty leaves the key out.
+    json: tuple[str, ...] = ()
+    # Keys typed as whole numbers; empty leaves the key out.
+    numbers: tuple[str, ...] = ()
+    # Keys left out of the config when empty.
+    optional: tuple[str, ...] = ()
+    # The partial offers the organization's people.
+    people: bool = False
+    # The flow module the step writes to (its stages and fields are suggested).
+    target_module: str | None = None
+    # Conditions and then/else actions (a branch).
+    nested: bool = False
+    # A new action's config.
+    defaults: dict = field(default_factory=dict)
+
+
 class StepType:
-    """Base of every step type. Subclasses set `type`, `label`, and override validate/execute."""
+    """Base of every step type. Subclasses set `type`, `label`, `Config` (their config serializer),
+    `form_template`, and override validate/execute/summary."""
 
     type: ClassVar[str]
     label: ClassVar[str]
+    # Other names the seeds, the APIs and stored programs use for this same type.
+    aliases: ClassVar[tuple[str, ...]] = ()
+    # The config's shape (declared fields); register() derives `config_serializer` from it.
+    Config: ClassVar[type[StepConfigSerializer]] = StepConfigSerializer
+    config_serializer: ClassVar[type[StepConfigSerializer]]
+    # The type's form partial; a type without one is edited as JSON (JSON_FORM_TEMPLATE).
+    form_template: ClassVar[str | None] = None
+    # Whether the editor offers "Send test request" (the type calls out: see trial_payload).
+    tryable: ClassVar[bool] = False
+    # The workflow editor's form; None: a JSON editor.
+    editor_form: ClassVar[EditorForm | None] = None
     # Where the type may be used: actions performed by people, workflows, or both.
     contexts: ClassVar[tuple[str, ...]] = ("action", "workflow")
     # Whether the step needs a task to act on.
@@ -118,8 +207,59 @@ class StepType:
         self, config: dict[str, Any], *, flow: Flow | None, organization=None, old: dict | None = None
     ) -> dict[str, Any]:
         """Return the cleaned config or raise StepConfigError. `old` is the stored config when
-        editing, so masked secrets sent back unchanged keep their stored values."""
+        editing, so masked secrets sent back unchanged keep their stored values. Called through the
+        config serializer (config_validate), never directly."""
+        if not isinstance(config, dict):
+            raise StepConfigError("config", "must be an object")
         return config
+
+    def form_initial(self, config: dict[str, Any], options: dict) -> dict:
+        """What the form partial shows for a (public) config. `options`: the flow's stages,
+        members and fields (actions.builder.form_context)."""
+        return {"config": json.dumps(config, indent=2, ensure_ascii=False)}
+
+    def form_parse(self, post, options: dict) -> tuple[dict, dict]:
+        """The posted form read back: (config, {config key: the input it came from}), so an error
+        of the config serializer points at its input."""
+        try:
+            config = jsonsafe.loads(post.get("config") or "{}")
+        except jsonsafe.UnsafeJSON as exc:
+            raise StepConfigError("config", f"is not accepted: {exc}")
+        except ValueError as exc:
+            raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
+        if not isinstance(config, dict):
+            raise StepConfigError("config", "must be a JSON object")
+        return config, {"config": "config"}
+
+    def editor_state(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The config in the shape the workflow editor's form reads (before EditorForm's keys)."""
+        return dict(config)
+
+    def editor_payload(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The form's config back in the type's own shape (after EditorForm's keys)."""
+        return config
+
+    def trial_request(self, config: dict[str, Any], *, task, task_json: dict, user, name: str, **context) -> dict:
+        """For a tryable type: the request the step would send for the task, as
+        {"method", "url", "headers", "payload"} (`name`: the action's or workflow's name; `context`:
+        what a workflow run knows, "event" and "workflow_id"). "Send test request" sends it."""
+        raise NotImplementedError
+
+    def target_stage(self, config: dict[str, Any]) -> str | None:
+        """The stage name the step moves the task to now, if that is what it does (the builder's
+        canvas draws the action as a connector to it)."""
+        return None
+
+    @classmethod
+    def for_stage(cls, stage_name: str) -> dict[str, Any] | None:
+        """The config of this type's step that moves a task to the stage, if it is such a type
+        (an action dragged from one stage onto another starts with it)."""
+        return None
+
+    def summary(self, config: dict[str, Any]) -> str:
+        """One line saying what the step does, for the builder's step list and the run history.
+        `config` is the public config (secrets masked)."""
+        return ""
 
     def execute(self, ctx: StepContext, config: dict[str, Any]) -> StepResult:
         raise NotImplementedError
@@ -133,23 +273,81 @@ class StepType:
         return config
 
 
+# Aliases: a name the seeds or stored programs use for a registered type (alias -> type).
+ALIASES: dict[str, str] = {}
+
+
 def register(cls: type[StepType]) -> type[StepType]:
-    if cls.type in REGISTRY:
-        raise RuntimeError(f"step type {cls.type!r} registered twice")
+    for name in (cls.type, *cls.aliases):
+        if name in REGISTRY or name in ALIASES:
+            raise RuntimeError(f"step type {name!r} registered twice")
     REGISTRY[cls.type] = cls
+    for alias in cls.aliases:
+        ALIASES[alias] = cls.type
+    # One serializer class per type, named for it (the OpenAPI component "ApiCallConfig").
+    name = "".join(part.capitalize() for part in cls.type.split("_")) + "Config"
+    cls.config_serializer = type(name, (cls.Config,), {"step_type": cls, "__module__": cls.__module__})
     return cls
+
+
+def unregister(cls: type[StepType]) -> None:
+    """Take a type out of the registry again (tests that add a throwaway type)."""
+    REGISTRY.pop(cls.type, None)
+    for alias in cls.aliases:
+        ALIASES.pop(alias, None)
 
 
 def get_step_type(type_name: str) -> StepType:
     # The registry is filled when the apps are ready (actions.apps, workflows.apps).
     try:
-        return REGISTRY[type_name]()
-    except KeyError:
+        return REGISTRY[ALIASES.get(type_name, type_name)]()
+    except (KeyError, TypeError):
         raise StepConfigError("type", f'unknown step type "{type_name}"')
 
 
 def step_types(context: str | None = None) -> list[StepType]:
     return [cls() for cls in REGISTRY.values() if context is None or context in cls.contexts]
+
+
+def stage_move_step(stage_name: str) -> dict[str, Any] | None:
+    """A step {"type", "config"} that moves the task to the stage, from the type that does that."""
+    for cls in REGISTRY.values():
+        config = cls.for_stage(stage_name)
+        if config is not None and "action" in cls.contexts:
+            return {"type": cls.type, "config": config}
+    return None
+
+
+def config_serializers() -> list[tuple[tuple[str, ...], type[StepConfigSerializer]]]:
+    """Every step type's names (its name first, then its aliases) and config serializer: what the
+    OpenAPI document builds the step config's oneOf from."""
+    return [((cls.type, *cls.aliases), cls.config_serializer) for cls in REGISTRY.values()]
+
+
+def config_validate(
+    step_type: StepType, config: Any, *, flow: Flow | None, organization=None, old: dict | None = None
+) -> dict[str, Any]:
+    """A step's config cleaned by its type's config serializer, or StepConfigError naming the first
+    wrong key (the services turn it into the API's per-field error)."""
+    serializer = step_type.config_serializer(
+        data=config, context={"flow": flow, "organization": organization, "old": old}
+    )
+    if serializer.is_valid():
+        return serializer.validated_data
+    key, messages = next(iter(serializer.errors.items()))
+    if key == serializers.api_settings.NON_FIELD_ERRORS_KEY:
+        key = "config"
+    raise StepConfigError(key, str(messages[0] if isinstance(messages, list) else messages))
+
+
+def step_summary(type_name: str, config: dict[str, Any]) -> str:
+    """The step's one line, from its type and its public config; "" for an unknown type or a config
+    the type cannot describe (an old or broken one must not break a page)."""
+    try:
+        step_type = get_step_type(type_name)
+        return step_type.summary(step_type.public_config(config or {}))
+    except (StepConfigError, KeyError, TypeError, AttributeError, ValueError):
+        return ""
 
 
 def require_str(config: dict, key: str, *, max_length: int = 1000, required: bool = True, default: str = "") -> str:
@@ -164,6 +362,12 @@ def require_str(config: dict, key: str, *, max_length: int = 1000, required: boo
     if len(value) > max_length:
         raise StepConfigError(key, f"must be at most {max_length} characters")
     return value
+
+
+def form_rows(post, prefix: str, names: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """Rows posted as <prefix>-<n>-<name>, in order of n; rows added by the page get fresh n."""
+    numbers = sorted({int(m.group(1)) for k in post for m in [re.match(rf"^{prefix}-(\d+)-", k)] if m})
+    return [(str(n), {name: post.get(f"{prefix}-{n}-{name}", "") for name in names}) for n in numbers]
 
 
 def only_keys(config: Any, allowed: set[str]) -> dict:

@@ -7,16 +7,18 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from actions.steps.base import StepConfigError, StepFailed
+from rest_framework import serializers
+
+from actions.steps.base import HeaderSerializer, StepConfigError, StepConfigSerializer, StepFailed, form_rows
 from actions.steps.signing import sign
 from flowsite.outbound import (
     OutboundError,
-    check_url_literal,
     is_sensitive_header,
     redact_headers,
     redact_text,
     secret_forms,
     send,
+    validate_call_url,
     validate_header,
 )
 from flowsite.secrets import SecretUnreadable, decrypt, encrypt, is_encrypted
@@ -27,29 +29,34 @@ EXCERPT_CHARS = 500
 MAX_HEADERS = 30
 
 
-def clean_url(config: dict, key: str = "url") -> str:
-    url = config.get(key)
-    if not isinstance(url, str) or not url.strip():
-        raise StepConfigError(key, "is required")
-    url = url.strip()
-    if len(url) > 2000:
-        raise StepConfigError(key, "must be at most 2000 characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise StepConfigError(key, "must be an http:// or https:// URL")
-    if any(c in url for c in "\r\n\t "):
-        raise StepConfigError(key, "must not contain spaces or line breaks")
-    refuse_literal_address(url, key)
-    return url
-
-
-def refuse_literal_address(url: str, key: str = "url") -> None:
-    """A URL whose host is an address the outbound policy refuses can never be called: say so when
-    the step is saved, with the message the run would give."""
+def clean_url(config: dict, key: str = "url", *, placeholders: bool = False) -> str:
+    """The URL a step calls, checked by the one rule for URLs called out (flowsite.outbound)."""
     try:
-        check_url_literal(url)
-    except OutboundError as exc:
-        raise StepConfigError(key, exc.message)
+        return validate_call_url(config.get(key), placeholders=placeholders)
+    except ValueError as exc:
+        raise StepConfigError(key, str(exc))
+
+
+def call_summary(config: dict) -> str:
+    """ "POST hooks.example.com/deals/new · 2 headers": the method, then the whole host and path
+    (the scheme says little, the query may carry a token)."""
+    url = str(config.get("url", ""))
+    try:
+        parts = urlsplit(url)
+        where = f"{parts.netloc}{parts.path}" if parts.netloc else url
+    except ValueError:
+        where = url
+    count = len(config.get("headers") or [])
+    extra = f" · {count} header{'s' if count != 1 else ''}" if count else ""
+    return f"{config.get('method', 'POST')} {where}{extra}"
+
+
+class CallConfig(StepConfigSerializer):
+    """The config fields of a step that calls a URL (API Call, webhook)."""
+
+    url = serializers.CharField(max_length=2000, help_text="An http:// or https:// URL.")
+    method = serializers.ChoiceField(choices=METHODS, required=False, default="POST")
+    headers = HeaderSerializer(many=True, required=False)
 
 
 def clean_method(config: dict, default: str = "POST") -> str:
@@ -103,6 +110,42 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
         seen.add(name.lower())
         cleaned.append({"name": name, "value": header_value, "secret": secret})
     return cleaned
+
+
+def form_initial(config: dict) -> dict:
+    """A call's form: URL, method, header rows (a stored secret shown masked)."""
+    headers = [
+        {
+            "row": index,
+            "name": h["name"],
+            "value": SECRET_MASK if h.get("secret") else h["value"],
+            "secret": bool(h.get("secret")),
+        }
+        for index, h in enumerate(config.get("headers") or [])
+    ]
+    return {
+        "url": config.get("url", ""),
+        "method": config.get("method", "POST"),
+        "headers": headers,
+        "methods": METHODS,
+    }
+
+
+def form_parse(post) -> tuple[dict, dict]:
+    headers, inputs = [], {"url": "url", "method": "method"}
+    for row, values in form_rows(post, "headers", ("name", "value", "secret")):
+        name, value = values["name"].strip(), values["value"]
+        if not name and not value:
+            continue
+        index = len(headers)
+        # A masked value stands for the stored secret, which stays a secret.
+        secret = bool(values["secret"]) or value == SECRET_MASK
+        headers.append({"name": name, "value": value, "secret": secret})
+        inputs[f"headers[{index}].name"] = f"headers-{row}-name"
+        inputs[f"headers[{index}].value"] = f"headers-{row}-value"
+        inputs[f"headers[{index}]"] = f"headers-{row}-value"
+    config = {"url": post.get("url", "").strip(), "method": post.get("method", "POST"), "headers": headers}
+    return config, inputs
 
 
 def public_headers(headers: list[dict]) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Steps that change the task itself: move to stage, assign, update data, delete, schedule a move."""
+"""Steps that change the task itself: move to stage, assign, delete, schedule a move. (Setting
+fields is the update_field type, workflows.steps.update_field, whose alias is update_data.)"""
 
 from __future__ import annotations
 
@@ -7,12 +8,24 @@ from datetime import timedelta
 
 from django.http import Http404
 from django.utils import timezone
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepContext,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from flows.models import User
 from tasks.models import Task
-from tasks.services import task_delete, task_set_assignee, task_set_stage, task_update, task_validate
-from tasks.values import TaskValidationError
+from tasks.services import task_delete, task_set_assignee, task_set_stage
+
+# The assign form's choice for "whoever performs the action".
+PERFORMER = "__performer__"
 
 
 def _stage_by_name(flow, name: str):
@@ -47,11 +60,33 @@ def _task_still_there():
         raise StepFailed("the task no longer exists") from None
 
 
+class MoveToStageConfig(StepConfigSerializer):
+    stage = serializers.CharField(help_text="A stage name of the flow.")
+
+
 @register
 class MoveToStage(StepType):
     type = "move_to_stage"
     label = "Move to stage"
     description = "Move the task to a stage."
+    Config = MoveToStageConfig
+    form_template = "actions/builder_steps/move_to_stage.html"
+
+    def target_stage(self, config):
+        return str(config.get("stage", "")).strip() or None
+
+    @classmethod
+    def for_stage(cls, stage_name):
+        return {"stage": stage_name}
+
+    def form_initial(self, config, options):
+        return {"stage": config.get("stage", "")}
+
+    def form_parse(self, post, options):
+        return {"stage": post.get("stage", "")}, {"stage": "stage"}
+
+    def summary(self, config):
+        return f"Move to {config.get('stage')}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"stage"})
@@ -68,11 +103,34 @@ class MoveToStage(StepType):
         return StepResult(output={"stage": config["stage"]}, apply=apply)
 
 
+class AssignToConfig(StepConfigSerializer):
+    email = serializers.EmailField(required=False, allow_null=True, help_text="A member of the flow; null unassigns.")
+    performer = serializers.BooleanField(required=False, help_text="Assign to whoever performs the action.")
+
+
 @register
 class AssignTo(StepType):
+    """One named person, the performer, or nobody. Kept apart from the workflows' assign_owner (a
+    rotation over a list); the decision is written in workflows/steps/assign_owner.py."""
+
     type = "assign_to"
     label = "Assign to"
     description = "Assign the task to a person (or to whoever performs the action), or unassign it."
+    Config = AssignToConfig
+    form_template = "actions/builder_steps/assign_to.html"
+
+    def form_initial(self, config, options):
+        return {"assignee": PERFORMER if config.get("performer") else (config.get("email") or "")}
+
+    def form_parse(self, post, options):
+        value = post.get("assignee", "")
+        config = {"performer": True} if value == PERFORMER else {"email": value or None}
+        return config, {"email": "assignee", "performer": "assignee"}
+
+    def summary(self, config):
+        if config.get("performer"):
+            return "Assign to whoever performs it"
+        return f"Assign to {config['email']}" if config.get("email") else "Unassign"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"email", "performer"})
@@ -107,47 +165,20 @@ class AssignTo(StepType):
 
 
 @register
-class UpdateData(StepType):
-    type = "update_data"
-    label = "Update data"
-    description = "Set fields of the task to values."
-
-    def validate(self, config, *, flow=None, organization=None, old=None):
-        only_keys(config, {"values"})
-        values = config.get("values")
-        if not isinstance(values, dict) or not values:
-            raise StepConfigError("values", "must be an object of field names to values")
-        if flow is not None:
-            try:
-                task_validate(flow=flow, data=dict(values), partial=True)
-            except TaskValidationError as exc:
-                name, reasons = next(iter(exc.errors.items()))
-                raise StepConfigError(f"values.{name}", ", ".join(map(str, reasons)))
-        return {"values": values}
-
-    def execute(self, ctx, config):
-        def apply():
-            try:
-                with _task_still_there():
-                    task_update(
-                        task=ctx.task,
-                        actor=ctx.user,
-                        data=dict(config["values"]),
-                        source=ctx.source,
-                        depth=ctx.depth,
-                    )
-            except TaskValidationError as exc:
-                reasons = "; ".join(f"{n}: {', '.join(map(str, r))}" for n, r in exc.errors.items())
-                raise StepFailed(f"the values were refused ({reasons})")
-
-        return StepResult(output={"values": config["values"]}, apply=apply)
-
-
-@register
 class DeleteTask(StepType):
     type = "delete_task"
     label = "Delete task"
     description = "Delete the task; later steps do not run."
+    form_template = "actions/builder_steps/delete_task.html"
+
+    def form_initial(self, config, options):
+        return {}
+
+    def form_parse(self, post, options):
+        return {}, {}
+
+    def summary(self, config):
+        return "Delete the task"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, set())
@@ -161,11 +192,33 @@ class DeleteTask(StepType):
         return StepResult(output={"deleted": ctx.task.pk}, apply=apply, stop=True)
 
 
+class ScheduleStageChangeConfig(StepConfigSerializer):
+    stage = serializers.CharField(help_text="A stage name of the flow.")
+    days = serializers.FloatField(min_value=0, max_value=3650)
+
+
 @register
 class ScheduleStageChange(StepType):
     type = "schedule_stage_change"
     label = "Schedule stage change"
     description = "Move the task to a stage after a number of days (durable across restarts)."
+    Config = ScheduleStageChangeConfig
+    form_template = "actions/builder_steps/schedule_stage_change.html"
+
+    def form_initial(self, config, options):
+        return {"stage": config.get("stage", ""), "days": config.get("days", 1)}
+
+    def form_parse(self, post, options):
+        raw = post.get("days", "").strip()
+        try:
+            days = float(raw) if "." in raw else int(raw)
+        except ValueError:
+            days = raw
+        return {"stage": post.get("stage", ""), "days": days}, {"stage": "stage", "days": "days"}
+
+    def summary(self, config):
+        days = config.get("days")
+        return f"Move to {config.get('stage')} after {days} day{'s' if days != 1 else ''}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"stage", "days"})

@@ -30,7 +30,7 @@ header names and values), ``transport`` (the pinned connection, the deadline, th
 """
 
 from flowsite.outbound.addresses import is_address_allowed
-from flowsite.outbound.checks import check_url, check_url_literal, resolve_host, validate_header
+from flowsite.outbound.checks import check_url, check_url_literal, resolve_host, validate_call_url, validate_header
 from flowsite.outbound.errors import OutboundError
 from flowsite.outbound.redaction import REDACTED, is_sensitive_header, redact_headers, redact_text, secret_forms
 from flowsite.outbound.transport import OutboundResponse, send
@@ -51,5 +51,6 @@ __all__ = [
     "resolve_host",
     "secret_forms",
     "send",
+    "validate_call_url",
     "validate_header",
 ]

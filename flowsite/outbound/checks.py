@@ -220,3 +220,36 @@ def check_url_literal(url: str) -> None:
         return
     if target.literal:
         check_address(target.host, target.host, True)
+
+
+# A placeholder ({{trigger.x}}) in a stored URL: filled in when the step runs, when send() checks the
+# final URL; at save time the text around it must already make an http(s) URL with a host.
+_PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}")
+MAX_URL_LENGTH = 2000
+
+
+def validate_call_url(url: object, *, placeholders: bool = False) -> str:
+    """The one check of a URL a step will call, when it is saved (API Call, webhook, any step type
+    that calls out): the URL stripped, or ValueError saying what is wrong. The addresses are checked
+    again by send() when the call is made."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("is required")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    probe = _PLACEHOLDER_RE.sub("x", url) if placeholders else url
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in probe):
+        raise ValueError("must not contain spaces or line breaks")
+    try:
+        parts = urlsplit(probe)
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    # A literal address the policy refuses can never be called: say so now, as the run would. (A
+    # placeholder stands for text here, so a host that is all or part placeholder is left to send().)
+    try:
+        check_url_literal(probe)
+    except OutboundError as exc:
+        raise ValueError(exc.message) from None
+    return url

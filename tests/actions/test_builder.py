@@ -359,19 +359,19 @@ def test_apply_errors_point_at_the_input(admin, flow, form, error_for, text):
         ({"type": "assign_to", "assignee": ""}, {"email": None}),
         (
             {
-                "type": "update_data",
+                "type": "update_field",
                 "values-0-field": "International?",
                 "values-0-value": "true",
                 "values-3-field": "Company Name",
                 "values-3-value": "Acme",
             },
-            {"values": {"International?": True, "Company Name": "Acme"}},
+            {"fields": {"International?": True, "Company Name": "Acme"}},
         ),
         ({"type": "delete_task"}, {}),
         ({"type": "schedule_stage_change", "stage": "Completed", "days": "3"}, {"stage": "Completed", "days": 3}),
         (
-            {"type": "email_notification", "recipients": "assignee, a@example.com", "subject": "Hi", "body": "B"},
-            {"recipients": ["assignee", "a@example.com"], "subject": "Hi", "body": "B"},
+            {"type": "send_email", "recipients": "assignee, a@example.com", "subject": "Hi", "body": "B"},
+            {"to": ["owner", "a@example.com"], "subject": "Hi", "body": "B"},
         ),
     ],
 )

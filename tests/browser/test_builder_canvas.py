@@ -115,13 +115,13 @@ def test_edit_by_hand(seed, page, login):
     page.locator("dialog#step-modal").get_by_role("button", name="Apply").click()
     expect(page.locator("#steps .step")).to_have_count(2)
     page.get_by_text("+ New Step").click()
-    page.get_by_role("menuitem", name=re.compile("Email notification")).click()
+    page.get_by_role("menuitem", name=re.compile("Send email")).click()
     dialog = page.locator("dialog#step-modal")
     dialog.locator("input[name=recipients]").fill("not an address")
     dialog.locator("input[name=subject]").fill("Closed {{task.Company Name}}")
     dialog.locator("textarea[name=body]").fill("Done.")
     dialog.get_by_role("button", name="Apply").click()
-    expect(dialog.locator("#step-form-errors")).to_contain_text("Recipients")
+    expect(dialog.locator("#step-form-errors")).to_contain_text("To: ")
     expect(dialog.locator("input[name=recipients]")).to_have_attribute("aria-invalid", "true")
     dialog.locator("input[name=recipients]").fill("performer")
     dialog.get_by_role("button", name="Apply").click()
@@ -130,16 +130,16 @@ def test_edit_by_hand(seed, page, login):
 
     # Reorder: drag the email above the first step, then move it down with the keyboard.
     steps.nth(2).drag_to(steps.nth(0), target_position={"x": 40, "y": 4})
-    expect(steps.nth(0)).to_contain_text("Email notification")
+    expect(steps.nth(0)).to_contain_text("Send email")
     page.get_by_role("button", name="Move step 1 down").focus()
     page.keyboard.press("Enter")
-    expect(steps.nth(1)).to_contain_text("Email notification")
+    expect(steps.nth(1)).to_contain_text("Send email")
     expect(steps.nth(0)).to_contain_text("Move to stage")
     screenshot(page, "builder-edited-by-hand")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#savebar")).to_contain_text("Saved as version")
     close = Action.objects.get(name="Close")
-    assert list(close.steps.values_list("type", flat=True)) == ["move_to_stage", "email_notification", "assign_to"]
+    assert list(close.steps.values_list("type", flat=True)) == ["move_to_stage", "send_email", "assign_to"]
     assert [s.name for s in close.from_stages.all()] == ["Not Started"]
 
     # Stages from the canvas: add one, rename it, move it left.

@@ -418,17 +418,17 @@ def test_delete_with_confirmation(crm):
 def test_json_fallback_for_types_without_a_form(crm, api):
     form = base_form(
         **{
-            "actions[0].actionType": "update_data",
-            "actions[0].config": '{"values": {"Score": "10"}}',
+            "actions[0].actionType": "move_to_stage",
+            "actions[0].config": '{"stage": "Qualified"}',
         }
     )
     admin = client_for(crm.world.admin)
     assert admin.post("/organizations/acme/workflows/new", form).status_code == 302
     workflow = Workflow.objects.get()
     data = api(crm.world.admin).get(f"/api/workflows/{workflow.pk}").json()
-    assert data["actions"][0]["config"] == {"values": {"Score": "10"}}
+    assert data["actions"][0]["config"] == {"stage": "Qualified"}
     html = admin.get(f"/organizations/acme/workflows/{workflow.pk}").content.decode()
-    assert 'name="actions[0].config"' in html and "&quot;Score&quot;" in html
+    assert 'name="actions[0].config"' in html and "&quot;Qualified&quot;" in html
 
 
 def test_a_forged_deep_path_is_ignored(crm):

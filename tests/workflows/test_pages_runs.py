@@ -114,6 +114,9 @@ def test_run_detail_and_retry_from_the_failed_step(crm):
         html = member_page.content.decode()
         assert "<strong>Add tag</strong>" in html and "<strong>Webhook</strong>" in html
         assert "Step 2</span>" in html and ">Failed</span>" in html and "the receiver answered 500" in html
+        # Each step says what it was set to do: the webhook its method, whole host and path.
+        assert '<span class="step-summary">Tag seen</span>' in html
+        assert f'<span class="step-summary">POST {receiver.netloc}/hook · 1 header</span>' in html
         assert "<pre" in html and "&quot;method&quot;: &quot;POST&quot;" in html  # pretty, escaped JSON
         assert "s3cr3t-t0ken-value" not in html
         assert "Retry from the failed step" not in html

@@ -69,3 +69,39 @@ def test_webhook_secrets_set_in_the_editor_incl_nested_branch_actions_are_encryp
     assert nested["actionType"] == "webhook" and nested["config"]["headers"][0]["secret"] is True
     rows = database_text()
     assert "top-secret-token" not in rows and "editor-nested-7" not in rows
+
+
+def test_nested_secrets_left_masked_follow_their_action_by_id_not_by_place(crm, api):
+    def hook(action_id: str, value: str) -> dict:
+        return {"id": action_id, **webhook(value)}
+
+    body = {
+        "name": "Hooks",
+        "triggerModule": "leads",
+        "triggerType": "lead_created",
+        "isActive": False,
+        "actions": [
+            {
+                "actionType": "branch",
+                "config": {
+                    "logic": "AND",
+                    "conditions": [{"field": "Source", "operator": "equals", "value": "website"}],
+                    "then": [hook("first", "secret-of-first"), hook("second", "secret-of-second")],
+                    "else": [],
+                },
+            }
+        ],
+    }
+    client = api(crm.world.admin)
+    created = client.post("/api/workflows", body, format="json").json()
+    # Send the two back swapped, each with its secret masked as the API shows it.
+    branch = created["actions"][0]
+    branch["config"]["then"].reverse()
+    response = client.put(f"/api/workflows/{created['id']}", {**body, "actions": [branch]}, format="json")
+    assert response.status_code == 200, response.json()
+    from actions.steps.http import secret_values
+
+    then = Workflow.objects.get(pk=created["id"]).actions.get().config["then"]
+    assert [item["id"] for item in then] == ["second", "first"]
+    assert "secret-of-second" in secret_values(then[0]["config"]["headers"])
+    assert "secret-of-first" in secret_values(then[1]["config"]["headers"])

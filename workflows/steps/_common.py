@@ -110,12 +110,15 @@ def fresh_task(ctx: StepContext):
 class Trigger:
     """The trigger task as data for `{{trigger.x}}`, read once per step."""
 
-    def __init__(self, ctx: StepContext):
-        if ctx.task is None:
+    def __init__(self, ctx: StepContext | None, *, task=None, task_json: dict | None = None):
+        """From the step's context, or (a trial request) from a task and its JSON."""
+        if ctx is not None:
+            task, task_json = ctx.task, (ctx.task_json() if ctx.task is not None else None)
+        if task is None:
             raise StepFailed("the task no longer exists")
         # The engine read the task fresh for this step.
-        self.task = ctx.task
-        self.json = ctx.task_json()
+        self.task = task
+        self.json = task_json
         self.extra = {"id": self.task.pk}
 
     def text(self, template: str) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import transaction
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys
+from actions.steps.base import StepConfigError, StepConfigSerializer, StepFailed, StepResult, StepType, only_keys
 from flows.models import Field
 from tasks.models import TaskLink
 from tasks.services import flow_fields, task_create
@@ -64,10 +65,21 @@ def mapped_values(source_json: dict, target) -> tuple[dict, dict]:
     return values, skipped
 
 
+class ConvertConfig(StepConfigSerializer):
+    stage = serializers.CharField(required=False, help_text="A stage of the target module's flow.")
+    fields = serializers.DictField(required=False, help_text="Values set on the new record over the mapped ones.")
+
+
 class Convert(StepType):
     """Base of create_opportunity and create_project."""
 
     contexts = WORKFLOW
+    Config = ConvertConfig
+
+    def summary(self, config):
+        stage = config.get("stage")
+        return f"Create {self.noun}" + (f" in {stage}" if stage else "")
+
     source_module: ClassVar[str]
     target_module: ClassVar[str]
     relation: ClassVar[str]

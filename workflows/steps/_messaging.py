@@ -8,8 +8,18 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, require_str
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    require_str,
+)
 from flowsite.outbound import redact_text
 from flowsite.secrets import SecretUnreadable, decrypt
 from workflows.steps._common import WORKFLOW, Trigger, has_placeholder
@@ -68,10 +78,21 @@ def credentials(organization, *, whatsapp: bool) -> tuple[str, str, str]:
     return settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, sender
 
 
+class MessageConfig(StepConfigSerializer):
+    to = serializers.CharField(max_length=200, help_text="A phone number (+15551234567) or {{trigger.phone}}.")
+    body = serializers.CharField(max_length=BODY_MAX)
+
+
 class TwilioMessage(StepType):
     """Base of the two Twilio message types; subclasses set `channel`."""
 
     contexts = WORKFLOW
+    Config = MessageConfig
+    editor_form = EditorForm("config_message")
+
+    def summary(self, config):
+        return f"{self.label} to {config.get('to', '')}: {config.get('body', '')}"
+
     whatsapp: ClassVar[bool] = False
 
     def validate(self, config, *, flow=None, organization=None, old=None):

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import re
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
+from rest_framework import serializers
+
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from tasks.services import task_add_tags
 from tasks.values import TaskValidationError
 from workflows.steps._common import WORKFLOW, Trigger, reasons
@@ -26,12 +37,29 @@ def clean_tag(value, key: str) -> str:
     return value
 
 
+class AddTagConfig(StepConfigSerializer):
+    tag = serializers.CharField(required=False, help_text='One tag (give "tag" or "tags").')
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
 @register
 class AddTag(StepType):
     type = "add_tag"
     label = "Add tag"
     contexts = WORKFLOW
     description = "Add tags to the record."
+    Config = AddTagConfig
+    editor_form = EditorForm("config_add_tag", text=("tags",))
+
+    def editor_state(self, config):
+        return {"tags": config.get("tags") if "tags" in config else config.get("tag")}
+
+    def editor_payload(self, config):
+        return {"tags": [tag.strip() for tag in str(config.get("tags", "")).split(",") if tag.strip()]}
+
+    def summary(self, config):
+        tags = config.get("tags") or [config.get("tag", "")]
+        return "Tag " + ", ".join(map(str, tags))
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"tag", "tags"})

@@ -1,13 +1,32 @@
-"""assign_owner: give the task to one of a list of people, in turn or to the least busy."""
+"""assign_owner: give the task to one of a list of people, in turn or to the least busy.
+
+Near-pair decision: Flowdash's "assign_to" (actions.steps.task_steps) and this type stay two types
+sharing one implementation of the assignment itself (tasks.services.task_set_assignee, which checks
+the person may hold the task and records the event). What differs is who: assign_to names one
+person (or whoever performs the action) and needs no state; assign_owner picks from a list with a
+cursor row per workflow action (round robin) or a count of open tasks (least loaded). Folding the
+rotation into assign_to as an option would give every action step a cursor it cannot have (actions
+have no WorkflowAction row), so no data moved."""
 
 from __future__ import annotations
 
 import uuid
 
 from django.db.models import Count
+from rest_framework import serializers
 
 from actions.engine import step_at
-from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepContext,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from tasks.models import Task
 from tasks.services import task_set_assignee
 from tasks.values import TaskValidationError
@@ -34,12 +53,23 @@ def workflow_action_for(ctx: StepContext):
     return None
 
 
+class AssignOwnerConfig(StepConfigSerializer):
+    algorithm = serializers.ChoiceField(choices=ALGORITHMS, default="round_robin")
+    userIds = serializers.ListField(child=serializers.CharField(), help_text="User ids or emails, in turn order.")
+
+
 @register
 class AssignOwner(StepType):
     type = "assign_owner"
     label = "Assign owner"
     contexts = WORKFLOW
     description = "Assign the record to one of the listed people: round robin or least loaded."
+    Config = AssignOwnerConfig
+    editor_form = EditorForm("config_assign_owner", people=True, defaults={"algorithm": "round_robin", "userIds": []})
+
+    def summary(self, config):
+        algorithm = config.get("algorithm", "round_robin").replace("_", " ")
+        return f"Assign ({algorithm}) to {', '.join(map(str, config.get('userIds') or []))}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"algorithm", "userIds"})

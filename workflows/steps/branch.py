@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.steps.base import StepConfigError, StepResult, StepType, get_step_type, only_keys, register
+from rest_framework import serializers
+
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepResult,
+    StepType,
+    config_validate,
+    get_step_type,
+    only_keys,
+    register,
+)
 from flowsite.names import normalize_name
 from tasks.services import flow_fields
 from workflows.conditions import LOGICS, OPERATORS, FilterError, evaluate, validate_filter
@@ -92,6 +104,7 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         raise StepConfigError(label, f"at most {MAX_STEPS} actions")
     old_items = old if isinstance(old, list) else []
     cleaned = []
+    old_by_id = {str(o["id"]): o for o in old_items if isinstance(o, dict) and o.get("id")}
     for index, item in enumerate(items):
         path = f"{label}[{index}]"
         if not isinstance(item, dict):
@@ -109,10 +122,15 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
             raise StepConfigError(f"{path}.actionType", f'unknown action type "{type_name[:40]}"')
         if "workflow" not in step_type.contexts:
             raise StepConfigError(f"{path}.actionType", f'"{type_name}" cannot be used in a workflow')
-        previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
-        same_type = (previous.get("actionType") or previous.get("type")) == type_name
+        # The stored action this one edits, for its masked secrets: the one with the same id when the
+        # action carries one (a stable match), else the one at the same place of the same type.
+        previous = old_by_id.get(str(item["id"])) if item.get("id") else None
+        if previous is None:
+            previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
+        same_type = (previous.get("actionType") or previous.get("type")) == step_type.type
         try:
-            config = step_type.validate(
+            config = config_validate(
+                step_type,
                 item.get("config") or {},
                 flow=flow,
                 organization=organization,
@@ -121,7 +139,7 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         except StepConfigError as exc:
             raise StepConfigError(f"{path}.config.{exc.field}", exc.message)
         out = {key: item[key] for key in ("id", "sortOrder") if key in item}
-        out[type_key] = type_name
+        out[type_key] = step_type.type
         out["config"] = config
         cleaned.append(out)
     return cleaned
@@ -137,12 +155,36 @@ def nested(config: dict):
                 yield label, item, None
 
 
+class BranchConfig(StepConfigSerializer):
+    logic = serializers.ChoiceField(choices=("AND", "OR"), default="AND")
+    conditions = serializers.ListField(
+        child=serializers.DictField(), help_text="Conditions as in triggerFilters (field, operator, value)."
+    )
+    then = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="Actions ({actionType, config}) run when they hold."
+    )
+
+
+# "else" is a Python keyword: declared here rather than as a class attribute.
+BranchConfig._declared_fields["else"] = serializers.ListField(
+    child=serializers.DictField(), required=False, help_text="Actions run when the conditions do not hold."
+)
+
+
 @register
 class Branch(StepType):
     type = "branch"
     label = "Branch"
     contexts = WORKFLOW
     description = "If the conditions hold, run the `then` actions, else the `else` actions."
+    Config = BranchConfig
+    editor_form = EditorForm("config_branch", nested=True)
+
+    def summary(self, config):
+        count = len(config.get("conditions") or [])
+        then, other = len(config.get("then") or []), len(config.get("else") or [])
+        logic = config.get("logic", "AND")
+        return f"If {count} condition{'s' if count != 1 else ''} hold ({logic}): {then} then, {other} else"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"logic", "conditions", "then", "else"})

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
+from rest_framework import serializers
+
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from tasks.models import TaskLink
 from tasks.services import task_create
 from tasks.values import TaskValidationError
@@ -45,12 +56,31 @@ def clean_assign_to(config: dict, organization) -> str | int | None:
     return person
 
 
+class CreateTaskConfig(StepConfigSerializer):
+    fields = serializers.DictField(required=False, help_text="Field names to values; {{trigger.x}} inserts data.")
+    stage = serializers.CharField(required=False, help_text="A stage of the tasks flow.")
+    assignTo = serializers.CharField(required=False, help_text='A user id, an email or "owner".')
+
+
 @register
 class CreateTask(StepType):
     type = "create_task"
     label = "Create task"
     contexts = WORKFLOW
     description = "Create a follow-up task in the organization's tasks flow, linked to the record."
+    Config = CreateTaskConfig
+    editor_form = EditorForm(
+        "config_create_task",
+        rows=("fields",),
+        text=("assignTo",),
+        optional=("stage", "assignTo"),
+        people=True,
+        target_module="tasks",
+    )
+
+    def summary(self, config):
+        title = next(iter((config.get("fields") or {}).values()), "")
+        return f"Create a task {title}".strip()
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"fields", "stage", "assignTo"})

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from actions.steps.base import StepConfigError, StepResult, StepType, only_keys, register, require_str
+from rest_framework import serializers
+
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+    require_str,
+)
 from tasks.models import Notification
 from tasks.services import task_path
 from workflows.steps._common import WORKFLOW, Trigger, clean_people, flow_people, one_line, organization_of
@@ -11,12 +22,27 @@ MESSAGE_MAX = 2000
 TITLE_MAX = 200
 
 
+class SendNotificationConfig(StepConfigSerializer):
+    userIds = serializers.ListField(child=serializers.CharField(), required=False, help_text="User ids or emails.")
+    toOwner = serializers.BooleanField(required=False, default=False)
+    message = serializers.CharField(max_length=MESSAGE_MAX)
+    title = serializers.CharField(max_length=TITLE_MAX, required=False)
+
+
 @register
 class SendNotification(StepType):
     type = "send_notification"
     label = "Send notification"
     contexts = WORKFLOW
     description = "Notify people in Flowsite; the owner is the record's assignee."
+    Config = SendNotificationConfig
+    editor_form = EditorForm(
+        "config_send_notification", people=True, defaults={"userIds": [], "toOwner": True, "title": "", "message": ""}
+    )
+
+    def summary(self, config):
+        people = [str(p) for p in config.get("userIds") or []] + (["owner"] if config.get("toOwner") else [])
+        return f"Notify {', '.join(people)}: {config.get('title') or config.get('message', '')}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"userIds", "toOwner", "message", "title"})

@@ -1,28 +1,135 @@
-"""update_field: set one field (or several) of the trigger task, values interpolated."""
+"""update_field: set one field (or several) of the task, values interpolated.
+
+Near-pair decision: Flowdash's "update_data" (an action step) and the CRM seed's "update_field" (a
+workflow action) did the same thing, set fields of the task, with two config shapes. They are one
+type with options: "update_field", usable in actions and workflows, "update_data" kept as its alias
+(the APIs take it, stored programs run under it), and its `{"values": {...}}` config read as
+`{"fields": {...}}`. Stored rows were rewritten by actions migration 0004 and workflows migration
+0003. Values without placeholders are checked against the field types when saved (as update_data
+did); values with placeholders when the step runs."""
 
 from __future__ import annotations
 
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepType, only_keys, register
-from tasks.services import task_update
+from django.http import Http404
+from rest_framework import serializers
+
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepFailed,
+    StepResult,
+    StepType,
+    form_rows,
+    only_keys,
+    register,
+)
+from tasks.services import task_update, task_validate
 from tasks.values import TaskValidationError
-from workflows.steps._common import WORKFLOW, Trigger, check_field_names, clean_values, reasons
+from workflows.steps._common import Trigger, check_field_names, clean_values, has_placeholder, reasons
+
+
+class UpdateFieldConfig(StepConfigSerializer):
+    field = serializers.CharField(required=False, help_text='A field name (with "value"), or give "fields".')
+    value = serializers.JSONField(required=False, help_text="null clears the field; {{trigger.x}} inserts data.")
+    fields = serializers.DictField(
+        required=False, help_text='Field names to values ("values" is accepted for the alias update_data).'
+    )
+
+
+def value_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def check_types(values: dict, flow, key: str) -> None:
+    """Literal values must suit their fields (placeholders are filled in when the step runs)."""
+    if flow is None:
+        return
+    literal = {name: value for name, value in values.items() if not (isinstance(value, str) and has_placeholder(value))}
+    if not literal:
+        return
+    try:
+        task_validate(flow=flow, data=literal, partial=True)
+    except TaskValidationError as exc:
+        name, why = next(iter(exc.errors.items()))
+        raise StepConfigError(f"{key}.{name}", ", ".join(map(str, why)))
 
 
 @register
 class UpdateField(StepType):
     type = "update_field"
+    aliases = ("update_data",)
     label = "Update field"
-    contexts = WORKFLOW
     description = "Set a field of the record (or several) to a value; {{trigger.x}} inserts the record's data."
+    Config = UpdateFieldConfig
+    editor_form = EditorForm("config_update_field", rows=("fields",))
+    form_template = "actions/builder_steps/update_data.html"
+
+    def form_initial(self, config, options):
+        rows = [{"row": i, "field": k, "value": value_text(v)} for i, (k, v) in enumerate(self.values(config).items())]
+        return {"rows": rows or [{"row": 0, "field": "", "value": ""}]}
+
+    def form_parse(self, post, options):
+        """Rows of field and value; a value is read as its field's type takes it."""
+        types = {f.name.lower(): f.type for f in options["fields"]}
+        values: dict = {}
+        inputs: dict[str, str] = {"fields": ""}
+        for row, item in form_rows(post, "values", ("field", "value")):
+            name, text = item["field"].strip(), item["value"]
+            if not name:
+                continue
+            kind = types.get(name.lower())
+            value = text
+            if kind == "checkbox":
+                value = text.strip().lower() in ("true", "yes", "on", "1", "x")
+            elif kind == "multipleSelect":
+                value = [part.strip() for part in text.split(",") if part.strip()]
+            elif text.strip() == "":
+                value = None
+            values[name] = value
+            inputs[f"fields.{name}"] = f"values-{row}-value"
+        return {"fields": values}, inputs
+
+    def editor_state(self, config):
+        return {"fields": self.values(config)}
+
+    def editor_payload(self, config):
+        """One row is the seed's {"field", "value"}; several are {"fields": {...}}."""
+        fields = config.pop("fields", {})
+        if len(fields) == 1:
+            [(name, value)] = fields.items()
+            return {**config, "field": name, "value": value}
+        if fields:
+            return {**config, "fields": fields}
+        return {**config, "field": "", "value": ""}
+
+    def summary(self, config):
+        values = self.values(config)
+        return "Set " + "; ".join(f"{k} = {'(empty)' if v in (None, '') else v}" for k, v in values.items())
+
+    @staticmethod
+    def values(config: dict) -> dict:
+        if "fields" in config or "values" in config:
+            return dict(config.get("fields", config.get("values")) or {})
+        return {config.get("field", ""): config.get("value")}
 
     def validate(self, config, *, flow=None, organization=None, old=None):
-        only_keys(config, {"field", "value", "fields"})
-        if "fields" in config:
-            if "field" in config or "value" in config:
-                raise StepConfigError("fields", 'give either "field" and "value" or "fields", not both')
-            values = clean_values(config.get("fields"), "fields")
-            check_field_names(values, flow, "fields")
-            return {"fields": values}
+        only_keys(config, {"field", "value", "fields", "values"})
+        # Errors name the key the config was given with (an update_data config says "values").
+        for key in ("fields", "values"):
+            if key in config:
+                if len(set(config) & {"field", "value", "fields", "values"}) > 1:
+                    raise StepConfigError(key, f'give either "field" and "value" or "{key}", not both')
+                values = clean_values(config.get(key), key)
+                check_field_names(values, flow, key)
+                check_types(values, flow, key)
+                return {"fields": values}
         field = config.get("field")
         if not isinstance(field, str) or not field.strip():
             raise StepConfigError("field", "is required")
@@ -30,17 +137,20 @@ class UpdateField(StepType):
             raise StepConfigError("value", "is required (null clears the field)")
         values = clean_values({field.strip(): config.get("value")}, "value")
         check_field_names(values, flow, "field")
+        check_types(values, flow, "value")
         return {"field": field.strip(), "value": config.get("value")}
 
     def execute(self, ctx, config):
         trigger = Trigger(ctx)
-        values = dict(config["fields"]) if "fields" in config else {config["field"]: config.get("value")}
-        data = trigger.data(values)
+        data = trigger.data(self.values(config))
 
         def apply() -> None:
             try:
-                task_update(task=trigger.task, actor=None, data=data, source=ctx.source, depth=ctx.depth)
+                task_update(task=trigger.task, actor=ctx.user, data=data, source=ctx.source, depth=ctx.depth)
             except TaskValidationError as exc:
                 raise StepFailed(f"the values were refused ({reasons(exc.errors)})")
+            except Http404:
+                # The task service locks the row by id: the task was deleted since the step read it.
+                raise StepFailed("the task no longer exists") from None
 
         return StepResult(output={"values": data}, apply=apply)

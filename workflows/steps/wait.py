@@ -5,11 +5,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepConfigSerializer,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 MAX_SECONDS = 366 * 86400
+
+
+class WaitConfig(StepConfigSerializer):
+    duration = serializers.FloatField(help_text="Greater than 0; at most 366 days in all.")
+    unit = serializers.ChoiceField(choices=tuple(UNITS), default="minutes")
 
 
 @register
@@ -19,6 +33,11 @@ class Wait(StepType):
     contexts = ("workflow",)
     needs_task = False
     description = "Wait for a time before the next action."
+    Config = WaitConfig
+    editor_form = EditorForm("config_wait", text=("duration",), defaults={"duration": "5", "unit": "minutes"})
+
+    def summary(self, config):
+        return f"Wait {config.get('duration')} {config.get('unit', 'minutes')}"
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"duration", "unit"})

@@ -12,40 +12,27 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
+from rest_framework import serializers
 
 from actions.steps import http
-from actions.steps.base import StepConfigError, StepFailed, StepResult, StepRetry, StepType, only_keys, register
+from actions.steps.base import (
+    EditorForm,
+    StepConfigError,
+    StepFailed,
+    StepResult,
+    StepRetry,
+    StepType,
+    only_keys,
+    register,
+)
 from flowsite.outbound import validate_header
-from workflows.steps._common import PLACEHOLDER, WORKFLOW, Trigger, check_references
+from workflows.steps._common import WORKFLOW, Trigger, check_references
 
 DEFAULT_ATTEMPTS = 5
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0  # 5 minutes
 MAX_RETRY_AFTER_SECONDS = 3600.0  # a receiver asking for more than an hour gets an hour
 BODY_MAX_BYTES = 100_000
-
-
-def clean_template_url(config: dict) -> str:
-    url = config.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise StepConfigError("url", "is required")
-    url = url.strip()
-    if len(url) > 2000:
-        raise StepConfigError("url", "must be at most 2000 characters")
-    # Placeholders are checked after substitution (the outbound boundary sees the final URL); here the
-    # template around them must already be an http(s) URL with a host.
-    probe = PLACEHOLDER.sub("x", url)
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in probe):
-        raise StepConfigError("url", "must not contain spaces or line breaks")
-    try:
-        parts = urlsplit(probe)
-    except ValueError:
-        raise StepConfigError("url", "is not a valid URL")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise StepConfigError("url", "must be an http:// or https:// URL")
-    # A placeholder in the host leaves a name (or no valid address) in the probe, which is checked at run time.
-    http.refuse_literal_address(probe)
-    return url
 
 
 def clean_body(value):
@@ -109,17 +96,37 @@ def workflow_payload(ctx) -> dict:
     return {"id": str(ctx.run.workflow_id) if ctx.run.workflow_id else None, "name": ctx.run.name}
 
 
+class WebhookConfig(http.CallConfig):
+    url = serializers.CharField(max_length=2000, help_text="An http(s) URL; may hold {{trigger.field}}.")
+    body = serializers.JSONField(
+        required=False, help_text="The JSON to send ({{trigger.x}} inserted); by default the event and the record."
+    )
+    maxAttempts = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, default=DEFAULT_ATTEMPTS)
+
+
 @register
 class Webhook(StepType):
     type = "webhook"
     label = "Webhook"
     contexts = WORKFLOW
     description = "Call an external URL with the record (signed, retried on timeouts, 429 and 5xx)."
+    Config = WebhookConfig
+    tryable = True
+    editor_form = EditorForm(
+        "config_webhook",
+        headers=("headers",),
+        json=("body",),
+        numbers=("maxAttempts",),
+        defaults={"url": "", "method": "POST", "body": "", "maxAttempts": ""},
+    )
+
+    def summary(self, config):
+        return http.call_summary(config)
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"url", "method", "headers", "body", "maxAttempts"})
         cleaned = {
-            "url": clean_template_url(config),
+            "url": http.clean_url(config, placeholders=True),
             "method": http.clean_method(config),
             "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
             "maxAttempts": clean_attempts(config),
@@ -138,9 +145,9 @@ class Webhook(StepType):
     def secret_values(self, config):
         return http.secret_values(config.get("headers", []))
 
-    def execute(self, ctx, config):
-        trigger = Trigger(ctx)
-        max_attempts = int(config.get("maxAttempts") or DEFAULT_ATTEMPTS)
+    def request(self, config: dict, *, trigger: Trigger, event: str, workflow: dict) -> dict:
+        """What this step sends for the record: method, URL, headers (placeholders filled in) and
+        the JSON payload. The run and "Send test request" in the editor both send this."""
         url = trigger.url(config["url"])
         if dot_segments(url) and not dot_segments(config["url"]):
             raise StepFailed('a value inserted into the URL makes a "." or ".." path segment')
@@ -158,16 +165,21 @@ class Webhook(StepType):
         if config.get("body") is not None:
             payload = trigger.data(config["body"])
         else:
-            payload = {"event": event_type(ctx), "workflow": workflow_payload(ctx), "task": trigger.json}
+            payload = {"event": event, "workflow": workflow, "task": trigger.json}
+        return {"method": config.get("method", "POST"), "url": url, "headers": headers, "payload": payload}
 
+    def trial_request(self, config: dict, *, task, task_json: dict, user, name: str, event: str, workflow_id) -> dict:
+        trigger = Trigger(None, task=task, task_json=task_json)
+        workflow = {"id": str(workflow_id) if workflow_id else None, "name": name}
+        return self.request(config, trigger=trigger, event=event, workflow=workflow)
+
+    def execute(self, ctx, config):
+        trigger = Trigger(ctx)
+        max_attempts = int(config.get("maxAttempts") or DEFAULT_ATTEMPTS)
+        out = self.request(config, trigger=trigger, event=event_type(ctx), workflow=workflow_payload(ctx))
         try:
             response, request_record, secrets = http.signed_send(
-                method=config.get("method", "POST"),
-                url=url,
-                headers=headers,
-                payload=payload,
-                idempotency_key=ctx.idempotency_key,
-                signing_secret=ctx.flow.signing_secret,
+                **out, idempotency_key=ctx.idempotency_key, signing_secret=ctx.flow.signing_secret
             )
         except StepFailed as exc:
             if not exc.retryable:

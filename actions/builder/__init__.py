@@ -1,0 +1,73 @@
+"""The Flow Builder's services, one module per concept: the person's draft of the flow's actions
+(and the stages, written straight through), the step forms, the trial request, and the canvas
+geometry. The views use them as one namespace."""
+
+from actions.builder.canvas import action_target, canvas_layout
+from actions.builder.draft import (
+    SaveResult,
+    changed_keys,
+    draft_action,
+    draft_action_delete,
+    draft_action_new,
+    draft_action_update,
+    draft_discard,
+    draft_get,
+    draft_is_dirty,
+    draft_lock,
+    draft_save,
+    draft_select,
+    draft_step,
+    draft_step_apply,
+    draft_step_delete,
+    draft_step_move,
+    require_editor,
+    stage_add,
+    stage_move,
+    stage_remove,
+    stage_rename,
+)
+from actions.builder.forms import (
+    action_step_types,
+    field_label,
+    form_context,
+    step_label,
+    step_public_config,
+    step_summary,
+)
+from actions.builder.trial import TrialOutcome, sample_tasks, send_test_request, task_label
+
+__all__ = [
+    "SaveResult",
+    "TrialOutcome",
+    "action_step_types",
+    "action_target",
+    "canvas_layout",
+    "changed_keys",
+    "draft_action",
+    "draft_action_delete",
+    "draft_action_new",
+    "draft_action_update",
+    "draft_discard",
+    "draft_get",
+    "draft_is_dirty",
+    "draft_lock",
+    "draft_save",
+    "draft_select",
+    "draft_step",
+    "draft_step_apply",
+    "draft_step_delete",
+    "draft_step_move",
+    "field_label",
+    "form_context",
+    "require_editor",
+    "sample_tasks",
+    "send_test_request",
+    "stage_add",
+    "stage_move",
+    "stage_remove",
+    "stage_rename",
+    "step_label",
+    "step_public_config",
+    "step_summary",
+    "task_label",
+]
