@@ -16,6 +16,7 @@ from typing import Any
 
 from actions.steps import http
 from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from flowsite import jsonsafe
 from tasks.models import Task
 from tasks.services import task_update
 from tasks.values import TaskValidationError
@@ -99,7 +100,18 @@ class ApiCall(StepType):
                 request=request_record,
                 response=record,
             )
-        answer = response.json()
+        try:
+            answer = jsonsafe.loads(response.body) if response.body.strip() else None
+        except jsonsafe.UnsafeJSON as exc:
+            # JSON Flowsite refuses (too deep, lone surrogates) may carry a "task" it cannot see: like a
+            # cut answer, it must not pass as read.
+            raise StepFailed(
+                f"the API's answer could not be read ({exc}); the task was not changed",
+                request=request_record,
+                response=record,
+            )
+        except ValueError:
+            answer = None  # not JSON: an answer without a task object
         changes = answer.get("task") if isinstance(answer, dict) else None
         if changes is None:
             return StepResult(request=request_record, response=record)

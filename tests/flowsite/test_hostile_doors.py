@@ -13,7 +13,7 @@ from actions.engine import run_execute
 from actions.models import Run, Step
 from actions.services import action_perform
 from flowsite import jsonsafe
-from tasks.models import Task
+from tasks.models import Notification, Task
 from tests.actions.conftest import SeedFlow
 from tests.flowsite.test_hostile_input import DEEP, door, snapshot  # noqa: F401  (door: a fixture)
 from tests.receivers import Receiver
@@ -77,16 +77,19 @@ def test_loads_keeps_what_is_fine():
 
 
 @pytest.mark.parametrize("answer", [SURROGATE_ANSWER, DEEP_ANSWER], ids=["surrogate", "deep"])
-def test_an_api_call_answer_the_api_would_refuse_changes_nothing(seed, receiver, answer):
-    """Read as the API reads a body: such an answer is no JSON at all, so the task keeps its values
-    (as with any answer that is not JSON) and the board still renders."""
+def test_an_api_call_answer_the_api_would_refuse_fails_and_changes_nothing(seed, receiver, answer):
+    """Read as the API reads a body, such an answer is refused; since it may carry a "task" the step
+    cannot see, it fails the step (as an answer over the size limit does): the task keeps its values,
+    the person is alerted, and the board still renders."""
     receiver.set_response(status=200, body=answer.encode(), headers={"Content-Type": "application/json"})
     action = seed.action("Sync", [{"type": "api_call", "config": {"url": receiver.url_for("/sync")}}])
     before = Task.objects.get(pk=seed.task.pk).data
     run = run_execute(action_perform(action=action, task=seed.task, actor=seed.world.admin).pk)
-    assert run.status == Run.Status.SUCCESS
+    assert run.status == Run.Status.FAIL
+    assert "the API's answer could not be read" in run.errors[0] and "the task was not changed" in run.errors[0]
     assert receiver.wait_for_requests(1)
     assert Task.objects.get(pk=seed.task.pk).data == before
+    assert Notification.objects.filter(user=seed.world.admin, kind="action_failed", task=seed.task).exists()
     board = client_for(seed.world.admin).get("/flows/acme/sales")
     assert board.status_code == 200 and "Acme Corp" in board.content.decode()
 
