@@ -71,7 +71,7 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 def run_enqueue(run_id: int) -> None:
     """Ring the doorbell. Called after commit; losing it is harmless (the sweeper rings again)."""
     try:
-        async_task("actions.jobs.run_wake", run_id, task_name=f"run-{run_id}", save=False, broker=_queue())
+        async_task("actions.jobs.run_wake", run_id, task_name=f"run-{run_id}", save=False, broker=queue_broker())
     except Exception:  # the broker may be down; the run is safe in the database
         logger.warning("could not enqueue run %s; the sweeper will pick it up", run_id, exc_info=True)
 
@@ -505,13 +505,13 @@ def run_next_wake_in() -> float:
 def _queue_backlog() -> int:
     """Doorbells waiting in the broker (0 when it cannot tell: then the sweeper rings, to be safe)."""
     try:
-        return int(_queue().queue_size() or 0)
+        return int(queue_broker().queue_size() or 0)
     except Exception:
         return 0
 
 
 @functools.cache
-def _queue():
+def queue_broker():
     """The process's one broker (a per-process cache). django-q2 makes a new one for every message
     unless given one, and a new Redis broker is a new connection and handshake: several milliseconds
     a doorbell."""

@@ -19,8 +19,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
-from actions.engine import _queue, run_build, runs_create
+from actions.engine import queue_broker, run_build, runs_create
 from actions.models import Run
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
@@ -83,11 +84,9 @@ def events_enqueue() -> None:
     """Ring the dispatcher's doorbell: a job that dispatches pending events. It carries no
     arguments (the events are in the table) and losing it is harmless: the sweeper dispatches
     events nobody rang for."""
-    from django_q.tasks import async_task
-
     try:
         # The process's one broker, shared with the run engine's doorbells.
-        async_task("workflows.jobs.events_dispatch_job", task_name="dispatch-events", save=False, broker=_queue())
+        async_task("workflows.jobs.events_dispatch_job", task_name="dispatch-events", save=False, broker=queue_broker())
     except Exception:  # the broker may be down; the events are safe in the database
         logger.warning("could not ring for task events; the sweeper will dispatch them", exc_info=True)
 
