@@ -129,7 +129,7 @@ def _rows(value: Any, keys: tuple[str, ...]) -> list[dict]:
     for row in value if isinstance(value, list) else []:
         if isinstance(row, dict):
             row = {key: row.get(key, False if key == "secret" else "") for key in keys}
-            if any(row[key] for key in keys if key != "secret"):
+            if any(row[key] for key in keys if key not in ("secret", "id")):
                 rows.append(row)
     return rows
 
@@ -155,7 +155,7 @@ def _action_state(item: Any) -> dict:
         for key in form.rows:
             config[key] = _rows(config.get(key), ("name", "value"))
         for key in form.headers:
-            config[key] = _rows(config.get(key), ("name", "value", "secret"))
+            config[key] = _rows(config.get(key), ("id", "name", "value", "secret"))
         if form.nested:
             config.update(_group_state(config))
             for label in ("then", "else"):
@@ -209,7 +209,12 @@ def _config_state(action_type: str, config: dict) -> dict | str:
         config[key] = "" if value is None else json.dumps(value, indent=2)
     for key in form.headers:
         config[key] = [
-            {"name": h.get("name", ""), "value": h.get("value", ""), "secret": bool(h.get("secret"))}
+            {
+                "id": h.get("id", ""),
+                "name": h.get("name", ""),
+                "value": h.get("value", ""),
+                "secret": bool(h.get("secret")),
+            }
             for h in config.get(key) or []
         ]
     if form.nested:
@@ -298,8 +303,15 @@ def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> A
     for key in form.rows:
         out[key] = _row_object(out.get(key) or [])
     for key in form.headers:
+        # Each row keeps its stable id: a masked secret is matched to its stored row by it.
         out[key] = [
-            {"name": h["name"].strip(), "value": h["value"], "secret": bool(h["secret"])} for h in out.get(key) or []
+            {
+                **({"id": h["id"]} if h.get("id") else {}),
+                "name": h["name"].strip(),
+                "value": h["value"],
+                "secret": bool(h["secret"]),
+            }
+            for h in out.get(key) or []
         ]
     for key in form.json:
         text = (out.pop(key, "") or "").strip()
@@ -450,7 +462,9 @@ def apply_op(state: dict, op: str, post) -> str:
         target.append({"actionType": action_type, "config": default_config(action_type)})
     elif name == "add_row" and isinstance(target, list):
         target.append(
-            {"name": "", "value": "", "secret": False} if path.endswith("headers") else {"name": "", "value": ""}
+            {"id": "", "name": "", "value": "", "secret": False}
+            if path.endswith("headers")
+            else {"name": "", "value": ""}
         )
     elif name in ("remove", "up", "down"):
         container, index = _parent(state, path)
@@ -626,7 +640,7 @@ class EditorView:
                 rows = config[key] or [{"name": "", "value": ""}]
                 node["rows"] = [{"path": f"{item_path}.config.{key}[{i}]", **row} for i, row in enumerate(rows)]
             for key in form.headers:
-                rows = config[key] or [{"name": "", "value": "", "secret": False}]
+                rows = config[key] or [{"id": "", "name": "", "value": "", "secret": False}]
                 node["headers"] = []
                 for i, row in enumerate(rows):
                     row_node = {"path": f"{item_path}.config.{key}[{i}]", **row}

@@ -145,9 +145,11 @@ def test_create_through_the_editor_reads_back_in_the_api_shape(crm, api):
     assert webhook["config"]["url"] == "https://hooks.example.com/lead"
     assert webhook["config"]["maxAttempts"] == 3
     assert webhook["config"]["body"] == {"lead": "{{trigger.company_name}}"}
+    ids = [h.get("id") for h in webhook["config"]["headers"]]
+    assert all(ids) and len(set(ids)) == 2, "each stored header row gets its own stable id"
     assert webhook["config"]["headers"] == [
-        {"name": "Authorization", "value": "********", "secret": True},
-        {"name": "X-Team", "value": "sales", "secret": False},
+        {"id": ids[0], "name": "Authorization", "value": "********", "secret": True},
+        {"id": ids[1], "name": "X-Team", "value": "sales", "secret": False},
     ]
     assert update == {**update, "actionType": "update_field", "config": {"field": "Source", "value": "web"}}
 
@@ -176,6 +178,38 @@ def test_editor_renders_the_saved_workflow_and_a_resave_keeps_the_secret_and_bum
     data = api(crm.world.admin).get(f"/api/workflows/{workflow.pk}").json()
     assert data["actions"][0]["config"]["then"][0] == {"actionType": "add_tag", "config": {"tags": ["web", "hot"]}}
     assert data["triggerFilters"]["conditions"][1]["logic"] == "OR"
+
+
+def test_editor_matches_a_masked_secret_by_its_header_row_id(crm):
+    workflow = create(crm)
+    stored = {h["name"]: h["id"] for h in workflow.actions.get(action_type="webhook").config["headers"]}
+    admin = client_for(crm.world.admin)
+    html = admin.get(f"/organizations/acme/workflows/{workflow.pk}").content.decode()
+    prefix = "actions[1].config.headers"
+    assert f'name="{prefix}[0].id" value="{stored["Authorization"]}"' in html
+    form = form_values(html)
+    assert form[f"{prefix}[0].value"] == ["********"]
+    # The rows swapped and the secret one renamed, its value left masked: its id keeps its secret.
+    rows = [{key: form[f"{prefix}[{i}].{key}"] for key in ("id", "name", "value", "secret:bool")} for i in (0, 1)]
+    rows[0]["name"] = ["X-Renamed"]
+    for i, row in enumerate(reversed(rows)):
+        form.update({f"{prefix}[{i}].{key}": value for key, value in row.items()})
+    response = admin.post(f"/organizations/acme/workflows/{workflow.pk}", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    headers = workflow.actions.get(action_type="webhook").config["headers"]
+    assert [(h["id"], h["name"], h["secret"]) for h in headers] == [
+        (stored["X-Team"], "X-Team", False),
+        (stored["Authorization"], "X-Renamed", True),
+    ]
+    from actions.steps.http import secret_values
+
+    assert "Bearer top-secret-token" in secret_values(headers)
+
+    # A masked value whose row id is not stored is refused, though a stored row has its name.
+    form[f"{prefix}[1].id"] = ["forged-id"]
+    response = admin.post(f"/organizations/acme/workflows/{workflow.pk}", form)
+    assert response.status_code == 422
+    assert "enter the secret value" in response.content.decode()
 
 
 def form_values(html: str) -> dict:

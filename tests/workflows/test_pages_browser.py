@@ -126,4 +126,8 @@ def test_build_a_workflow_in_the_browser(crm, live_server):
     assert branch["config"]["conditions"] == [{"field": "Company Name", "operator": "contains", "value": "Acme"}]
     assert branch["config"]["then"] == [{"actionType": "wait", "config": {"duration": 3, "unit": "minutes"}}]
     [hook] = branch["config"]["else"]
-    assert hook["config"]["headers"] == [{"name": "Authorization", "value": "********", "secret": True}]
+    header_id = hook["config"]["headers"][0].get("id")
+    assert header_id, "each stored header row gets a stable id"
+    assert hook["config"]["headers"] == [
+        {"id": header_id, "name": "Authorization", "value": "********", "secret": True}
+    ]
