@@ -226,7 +226,11 @@ def _config_state(action_type: str, config: dict) -> dict | str:
 
 def _nested_state(item: dict) -> dict:
     action_type = item.get("actionType") or item.get("type") or ""
-    return {"actionType": action_type, "config": _config_state(action_type, item.get("config") or {})}
+    state = {"actionType": action_type, "config": _config_state(action_type, item.get("config") or {})}
+    if item.get("id"):
+        # Posted back, so the action's masked secrets are matched to the stored action by it.
+        state["id"] = str(item["id"])
+    return state
 
 
 def state_from_workflow(data: dict) -> dict:
@@ -343,9 +347,10 @@ def _actions_payload(actions: list[dict], path: str, errors: dict, *, top: bool)
             "actionType": action["actionType"],
             "config": _config_payload(action["actionType"], action["config"], f"{path}[{index}]", errors),
         }
+        # Nested (branch) actions carry their stable ids too: masked secrets are matched by them.
+        if action.get("id"):
+            item["id"] = action["id"]
         if top:
-            if action.get("id"):
-                item["id"] = action["id"]
             item["sortOrder"] = index + 1
         out.append(item)
     return out
@@ -379,13 +384,24 @@ def action_to_try(state: dict, path: str, stored: dict[str, dict]) -> tuple[str,
     tokens = _tokens(path) or []
     old: Any = None
     if len(tokens) >= 2 and tokens[0] == "actions" and isinstance(tokens[1], int):
-        top = state["actions"][tokens[1]]
-        old = {"config": stored.get(str(top.get("id", "")))}
+        # Walk the state and the stored config side by side; a nested action is found in the stored
+        # list by its id (as a save matches it), never by its place.
+        node: Any = state["actions"][tokens[1]]
+        old = {"config": stored.get(str(node.get("id", "")))}
         for token in tokens[2:]:
             try:
-                old = old[token]
-            except (KeyError, IndexError, TypeError):
+                node = node[token]
+                if isinstance(token, int) and isinstance(old, list):
+                    item_id = node.get("id") if isinstance(node, dict) else None
+                    if any(isinstance(o, dict) and o.get("id") for o in old):
+                        old = next((o for o in old if isinstance(o, dict) and item_id and o.get("id") == item_id), None)
+                    else:  # stored before nested actions had ids (as workflows.steps.branch matches them)
+                        old = old[token] if not item_id else None
+                else:
+                    old = old[token]
+            except (KeyError, IndexError, TypeError, AttributeError):
                 old = None
+            if old is None:
                 break
         old = old.get("config") if isinstance(old, dict) else None
     return action["actionType"], config, old, errors
