@@ -129,7 +129,7 @@ def _rows(value: Any, keys: tuple[str, ...]) -> list[dict]:
     for row in value if isinstance(value, list) else []:
         if isinstance(row, dict):
             row = {key: row.get(key, False if key == "secret" else "") for key in keys}
-            if any(row[key] for key in keys if key != "secret"):
+            if any(row[key] for key in keys if key not in ("secret", "id")):
                 rows.append(row)
     return rows
 
@@ -155,7 +155,7 @@ def _action_state(item: Any) -> dict:
         for key in form.rows:
             config[key] = _rows(config.get(key), ("name", "value"))
         for key in form.headers:
-            config[key] = _rows(config.get(key), ("name", "value", "secret"))
+            config[key] = _rows(config.get(key), ("id", "name", "value", "secret"))
         if form.nested:
             config.update(_group_state(config))
             for label in ("then", "else"):
@@ -209,7 +209,12 @@ def _config_state(action_type: str, config: dict) -> dict | str:
         config[key] = "" if value is None else json.dumps(value, indent=2)
     for key in form.headers:
         config[key] = [
-            {"name": h.get("name", ""), "value": h.get("value", ""), "secret": bool(h.get("secret"))}
+            {
+                "id": h.get("id", ""),
+                "name": h.get("name", ""),
+                "value": h.get("value", ""),
+                "secret": bool(h.get("secret")),
+            }
             for h in config.get(key) or []
         ]
     if form.nested:
@@ -221,7 +226,11 @@ def _config_state(action_type: str, config: dict) -> dict | str:
 
 def _nested_state(item: dict) -> dict:
     action_type = item.get("actionType") or item.get("type") or ""
-    return {"actionType": action_type, "config": _config_state(action_type, item.get("config") or {})}
+    state = {"actionType": action_type, "config": _config_state(action_type, item.get("config") or {})}
+    if item.get("id"):
+        # Posted back, so the action's masked secrets are matched to the stored action by it.
+        state["id"] = str(item["id"])
+    return state
 
 
 def state_from_workflow(data: dict) -> dict:
@@ -298,8 +307,15 @@ def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> A
     for key in form.rows:
         out[key] = _row_object(out.get(key) or [])
     for key in form.headers:
+        # Each row keeps its stable id: a masked secret is matched to its stored row by it.
         out[key] = [
-            {"name": h["name"].strip(), "value": h["value"], "secret": bool(h["secret"])} for h in out.get(key) or []
+            {
+                **({"id": h["id"]} if h.get("id") else {}),
+                "name": h["name"].strip(),
+                "value": h["value"],
+                "secret": bool(h["secret"]),
+            }
+            for h in out.get(key) or []
         ]
     for key in form.json:
         text = (out.pop(key, "") or "").strip()
@@ -331,9 +347,10 @@ def _actions_payload(actions: list[dict], path: str, errors: dict, *, top: bool)
             "actionType": action["actionType"],
             "config": _config_payload(action["actionType"], action["config"], f"{path}[{index}]", errors),
         }
+        # Nested (branch) actions carry their stable ids too: masked secrets are matched by them.
+        if action.get("id"):
+            item["id"] = action["id"]
         if top:
-            if action.get("id"):
-                item["id"] = action["id"]
             item["sortOrder"] = index + 1
         out.append(item)
     return out
@@ -367,13 +384,24 @@ def action_to_try(state: dict, path: str, stored: dict[str, dict]) -> tuple[str,
     tokens = _tokens(path) or []
     old: Any = None
     if len(tokens) >= 2 and tokens[0] == "actions" and isinstance(tokens[1], int):
-        top = state["actions"][tokens[1]]
-        old = {"config": stored.get(str(top.get("id", "")))}
+        # Walk the state and the stored config side by side; a nested action is found in the stored
+        # list by its id (as a save matches it), never by its place.
+        node: Any = state["actions"][tokens[1]]
+        old = {"config": stored.get(str(node.get("id", "")))}
         for token in tokens[2:]:
             try:
-                old = old[token]
-            except (KeyError, IndexError, TypeError):
+                node = node[token]
+                if isinstance(token, int) and isinstance(old, list):
+                    item_id = node.get("id") if isinstance(node, dict) else None
+                    if any(isinstance(o, dict) and o.get("id") for o in old):
+                        old = next((o for o in old if isinstance(o, dict) and item_id and o.get("id") == item_id), None)
+                    else:  # stored before nested actions had ids (as workflows.steps.branch matches them)
+                        old = old[token] if not item_id else None
+                else:
+                    old = old[token]
+            except (KeyError, IndexError, TypeError, AttributeError):
                 old = None
+            if old is None:
                 break
         old = old.get("config") if isinstance(old, dict) else None
     return action["actionType"], config, old, errors
@@ -450,7 +478,9 @@ def apply_op(state: dict, op: str, post) -> str:
         target.append({"actionType": action_type, "config": default_config(action_type)})
     elif name == "add_row" and isinstance(target, list):
         target.append(
-            {"name": "", "value": "", "secret": False} if path.endswith("headers") else {"name": "", "value": ""}
+            {"id": "", "name": "", "value": "", "secret": False}
+            if path.endswith("headers")
+            else {"name": "", "value": ""}
         )
     elif name in ("remove", "up", "down"):
         container, index = _parent(state, path)
@@ -626,7 +656,7 @@ class EditorView:
                 rows = config[key] or [{"name": "", "value": ""}]
                 node["rows"] = [{"path": f"{item_path}.config.{key}[{i}]", **row} for i, row in enumerate(rows)]
             for key in form.headers:
-                rows = config[key] or [{"name": "", "value": "", "secret": False}]
+                rows = config[key] or [{"id": "", "name": "", "value": "", "secret": False}]
                 node["headers"] = []
                 for i, row in enumerate(rows):
                     row_node = {"path": f"{item_path}.config.{key}[{i}]", **row}

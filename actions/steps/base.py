@@ -140,8 +140,16 @@ class StepConfigSerializer(serializers.Serializer):
 
 
 class HeaderSerializer(serializers.Serializer):
-    """A request header of a step that calls out; a secret one is stored encrypted and shown masked."""
+    """A request header of a step that calls out; a secret one is stored encrypted and shown masked.
+    Each stored header row has a stable `id`, so a masked secret sent back is matched to its stored
+    row by that id (whatever its name or place now)."""
 
+    id = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="The row's stable id, as read; send it back so a masked secret keeps its stored value. "
+        "A row without one gets a new id (a masked value without an id is matched by header name).",
+    )
     name = serializers.CharField(max_length=200)
     value = serializers.CharField(
         allow_blank=True,

@@ -4,6 +4,8 @@ request through the outbound boundary, and redacted records of what went out and
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +29,11 @@ SECRET_MASK = "********"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXCERPT_CHARS = 500
 MAX_HEADERS = 30
+HEADER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def new_header_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def clean_url(config: dict, key: str = "url", *, placeholders: bool = False) -> str:
@@ -67,8 +74,10 @@ def clean_method(config: dict, default: str = "POST") -> str:
 
 
 def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
-    """Headers as [{"name", "value", "secret"}]; a dict {name: value} is accepted too.
-    A value equal to the mask keeps the stored secret of the same name."""
+    """Headers as [{"id", "name", "value", "secret"}]; a dict {name: value} is accepted too.
+    A value equal to the mask keeps the stored value of the row it stands for: the stored row with
+    the same id when the row carries one (both editors and API clients that send ids back), else,
+    for a row without an id, the stored row of the same name. Never the row at the same place."""
     if value is None:
         return []
     if isinstance(value, dict):
@@ -77,9 +86,11 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
         raise StepConfigError("headers", "must be a list of {name, value} or an object")
     if len(value) > MAX_HEADERS:
         raise StepConfigError("headers", f"at most {MAX_HEADERS} headers")
-    previous = {h["name"].lower(): h for h in (old or [])}
+    previous_by_id = {h["id"]: h for h in (old or []) if h.get("id")}
+    previous_by_name = {h["name"].lower(): h for h in (old or [])}
     cleaned: list[dict] = []
     seen: set[str] = set()
+    seen_ids: set[str] = set()
     for index, item in enumerate(value):
         if (
             not isinstance(item, dict)
@@ -87,6 +98,11 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
             or not isinstance(item.get("value", ""), str)
         ):
             raise StepConfigError(f"headers[{index}]", "must have a string name and value")
+        row_id = item.get("id") or None
+        if row_id is not None and (not isinstance(row_id, str) or not HEADER_ID.fullmatch(row_id)):
+            raise StepConfigError(f"headers[{index}].id", "is not a header row id")
+        if row_id is not None and row_id in seen_ids:
+            raise StepConfigError(f"headers[{index}].id", "is given twice")
         name = item["name"].strip()
         header_value = item.get("value", "")
         if name.lower() in seen:
@@ -96,10 +112,11 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
         ):
             raise StepConfigError(f"headers[{index}].name", f'"{name}" is set by Flowsite')
         secret = bool(item.get("secret")) or is_sensitive_header(name)
-        if header_value == SECRET_MASK and name.lower() in previous:
-            header_value = previous[name.lower()]["value"]
-        elif header_value == SECRET_MASK:
-            raise StepConfigError(f"headers[{index}].value", "enter the secret value")
+        if header_value == SECRET_MASK:
+            stored = previous_by_id.get(row_id) if row_id else previous_by_name.get(name.lower())
+            if stored is None:
+                raise StepConfigError(f"headers[{index}].value", "enter the secret value")
+            header_value = stored["value"]
         if not is_encrypted(header_value):
             try:
                 validate_header(name, header_value)
@@ -108,7 +125,9 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
             if secret:
                 header_value = encrypt(header_value)
         seen.add(name.lower())
-        cleaned.append({"name": name, "value": header_value, "secret": secret})
+        row_id = row_id or new_header_id()
+        seen_ids.add(row_id)
+        cleaned.append({"id": row_id, "name": name, "value": header_value, "secret": secret})
     return cleaned
 
 
@@ -117,6 +136,7 @@ def form_initial(config: dict) -> dict:
     headers = [
         {
             "row": index,
+            "id": h.get("id", ""),
             "name": h["name"],
             "value": SECRET_MASK if h.get("secret") else h["value"],
             "secret": bool(h.get("secret")),
@@ -133,17 +153,22 @@ def form_initial(config: dict) -> dict:
 
 def form_parse(post) -> tuple[dict, dict]:
     headers, inputs = [], {"url": "url", "method": "method"}
-    for row, values in form_rows(post, "headers", ("name", "value", "secret")):
+    for row, values in form_rows(post, "headers", ("id", "name", "value", "secret")):
         name, value = values["name"].strip(), values["value"]
         if not name and not value:
             continue
         index = len(headers)
         # A masked value stands for the stored secret, which stays a secret.
         secret = bool(values["secret"]) or value == SECRET_MASK
-        headers.append({"name": name, "value": value, "secret": secret})
+        header = {"name": name, "value": value, "secret": secret}
+        if values["id"]:
+            # The row's stable id: its masked secret is matched by it, never by name or place.
+            header["id"] = values["id"]
+        headers.append(header)
         inputs[f"headers[{index}].name"] = f"headers-{row}-name"
         inputs[f"headers[{index}].value"] = f"headers-{row}-value"
         inputs[f"headers[{index}]"] = f"headers-{row}-value"
+        inputs[f"headers[{index}].id"] = f"headers-{row}-value"
     config = {"url": post.get("url", "").strip(), "method": post.get("method", "POST"), "headers": headers}
     return config, inputs
 

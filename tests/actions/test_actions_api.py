@@ -32,7 +32,11 @@ def test_create_and_read_action(seed, api):
     assert [s["type"] for s in data["steps"]] == ["move_to_stage", "api_call"]
     api_step = data["steps"][1]
     assert api_step["config"]["method"] == "POST"
-    assert api_step["config"]["headers"] == [{"name": "Authorization", "value": "********", "secret": True}]
+    header_id = api_step["config"]["headers"][0].get("id")
+    assert header_id, "each stored header row gets a stable id"
+    assert api_step["config"]["headers"] == [
+        {"id": header_id, "name": "Authorization", "value": "********", "secret": True}
+    ]
     assert api(seed.world.flow_member).get(f"{BASE}/actions/{data['id']}").json() == data
     assert [a["name"] for a in api(seed.world.flow_member).get(f"{BASE}/actions").json()] == ["Finish"]
 
@@ -54,6 +58,40 @@ def test_update_keeps_masked_secret(seed, api, receiver):
     assert run.status == Run.Status.SUCCESS
     assert receiver.requests[0].headers["Authorization"] == "Bearer keep-me-123"
     assert receiver.requests[0].path == "/v2"
+
+
+def test_masked_secret_is_matched_by_its_row_id_not_its_name_or_place(seed, api, receiver):
+    admin = api(seed.world.admin)
+    headers = [
+        {"name": "Authorization", "value": "Bearer first-111", "secret": True},
+        {"name": "X-Second", "value": "second-222", "secret": True},
+    ]
+    created = admin.post(
+        f"{BASE}/actions", {"name": "Go", "steps": [api_call(receiver.url, headers=headers)]}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    step = created.json()["steps"][0]
+    first, second = step["config"]["headers"]
+    assert first["value"] == second["value"] == "********" and first["id"] != second["id"]
+    # Swapped and the second renamed, both left masked: each keeps its own stored secret.
+    step["config"]["headers"] = [{**second, "name": "X-Renamed"}, first]
+    response = admin.put(f"{BASE}/actions/{created.json()['id']}", {"steps": [step]}, format="json")
+    assert response.status_code == 200, response.json()
+    assert [h["id"] for h in response.json()["steps"][0]["config"]["headers"]] == [second["id"], first["id"]]
+    run = run_execute(
+        admin.post(f"{BASE}/executions", {"task_id": "42", "action_id": created.json()["id"]}, format="json").json()[
+            "id"
+        ]
+    )
+    assert run.status == Run.Status.SUCCESS, run.errors
+    assert receiver.requests[0].headers["Authorization"] == "Bearer first-111"
+    assert receiver.requests[0].headers["X-Renamed"] == "second-222"
+
+    # A masked value whose id names no stored row is refused, even when a stored row has its name.
+    step["config"]["headers"] = [{**first, "id": "not-stored"}]
+    response = admin.put(f"{BASE}/actions/{created.json()['id']}", {"steps": [step]}, format="json")
+    assert response.status_code == 400
+    assert "steps[0].config.headers[0].value" in response.json()["errors"], response.json()
 
 
 @pytest.mark.parametrize(

@@ -308,7 +308,11 @@ def test_apply_api_call_then_save(admin, flow, receiver):
     assert [s.type for s in steps] == ["move_to_stage", "api_call"]
     assert "s3cret" not in json.dumps(steps[1].config)
     api = admin.get(f"/api/flows/acme/sales/actions/{flow.finish.pk}").json()
-    assert api["steps"][1]["config"]["headers"] == [{"name": "Authorization", "value": "********", "secret": True}]
+    header_id = api["steps"][1]["config"]["headers"][0]["id"]
+    assert header_id and header_id == steps[1].config["headers"][0]["id"], "each header row gets a stable id"
+    assert api["steps"][1]["config"]["headers"] == [
+        {"id": header_id, "name": "Authorization", "value": "********", "secret": True}
+    ]
 
     # Editing with the mask sent back keeps the stored secret.
     key = f"s{steps[1].pk}"
@@ -322,6 +326,38 @@ def test_apply_api_call_then_save(admin, flow, receiver):
     assert run.status == Run.Status.SUCCESS, run.errors
     assert receiver.requests[0].path == "/v2"
     assert receiver.requests[0].headers["Authorization"] == "Bearer s3cret-token"
+
+
+def test_builder_matches_a_masked_secret_by_its_header_row_id(admin, flow, receiver):
+    admin.get(B)
+    url = f"{B}/actions/a{flow.finish.pk}/steps/apply"
+    admin.post(url, api_call_form(receiver.url, headers=[("Authorization", "Bearer s3cret-token", False)]), **HX)
+    step = draft_of(flow)["actions"][1]["steps"][1]
+    header_id = step["config"]["headers"][0]["id"]
+    edit = admin.get(f"{B}/actions/a{flow.finish.pk}/steps/{step['key']}", **HX).content.decode()
+    assert f'name="headers-0-id" value="{header_id}"' in edit
+
+    # Renamed, its value left masked: the row's id keeps its secret (a name match would not).
+    form = api_call_form(receiver.url, headers=[("X-Renamed", "********", True)], step_key=step["key"])
+    form["headers-0-id"] = header_id
+    response = admin.post(url, form, **HX)
+    assert oob_ids(response) == ["steps", "canvas", "savebar", "modal-slot"], response.content.decode()[:2000]
+    headers = draft_of(flow)["actions"][1]["steps"][1]["config"]["headers"]
+    assert [(h["id"], h["name"], h["secret"]) for h in headers] == [(header_id, "X-Renamed", True)]
+    admin.post(f"{B}/save", **HX)
+    from actions.engine import run_execute
+
+    run = run_execute(action_perform(action=flow.finish, task=flow.task, actor=flow.world.admin).pk)
+    assert run.status == Run.Status.SUCCESS, run.errors
+    assert receiver.requests[0].headers["X-Renamed"] == "Bearer s3cret-token"
+
+    # A masked value with an id no stored row has is refused, though a stored row has its name.
+    saved = draft_of(flow)["actions"][1]["steps"][1]
+    form = api_call_form(receiver.url, headers=[("X-Renamed", "********", True)], step_key=saved["key"])
+    form["headers-0-id"] = "forged-id"
+    response = admin.post(url, form, **HX)
+    assert oob_ids(response) == ["step-form-errors"]
+    assert 'data-error-for="headers-0-value"' in response.content.decode()
 
 
 @pytest.mark.parametrize(

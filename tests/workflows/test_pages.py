@@ -134,31 +134,41 @@ def test_create_through_the_editor_reads_back_in_the_api_shape(crm, api):
     assert branch["actionType"] == "branch"
     assert branch["config"]["logic"] == "AND"
     assert branch["config"]["conditions"] == [{"field": "Source", "operator": "in", "value": ["website", "ads"]}]
+    nested_ids = [a.get("id") for a in branch["config"]["then"] + branch["config"]["else"]]
+    assert all(nested_ids) and len(set(nested_ids)) == 3, "each nested action gets its own stable id"
     assert branch["config"]["then"] == [
-        {"actionType": "add_tag", "config": {"tags": ["web", "hot"]}},
-        {"actionType": "wait", "config": {"duration": 2, "unit": "hours"}},
+        {"id": nested_ids[0], "actionType": "add_tag", "config": {"tags": ["web", "hot"]}},
+        {"id": nested_ids[1], "actionType": "wait", "config": {"duration": 2, "unit": "hours"}},
     ]
     assert branch["config"]["else"] == [
-        {"actionType": "assign_owner", "config": {"algorithm": "least_loaded", "userIds": [crm.world.admin.pk]}}
+        {
+            "id": nested_ids[2],
+            "actionType": "assign_owner",
+            "config": {"algorithm": "least_loaded", "userIds": [crm.world.admin.pk]},
+        }
     ]
     assert webhook["actionType"] == "webhook"
     assert webhook["config"]["url"] == "https://hooks.example.com/lead"
     assert webhook["config"]["maxAttempts"] == 3
     assert webhook["config"]["body"] == {"lead": "{{trigger.company_name}}"}
+    ids = [h.get("id") for h in webhook["config"]["headers"]]
+    assert all(ids) and len(set(ids)) == 2, "each stored header row gets its own stable id"
     assert webhook["config"]["headers"] == [
-        {"name": "Authorization", "value": "********", "secret": True},
-        {"name": "X-Team", "value": "sales", "secret": False},
+        {"id": ids[0], "name": "Authorization", "value": "********", "secret": True},
+        {"id": ids[1], "name": "X-Team", "value": "sales", "secret": False},
     ]
     assert update == {**update, "actionType": "update_field", "config": {"field": "Source", "value": "web"}}
 
 
 def test_editor_renders_the_saved_workflow_and_a_resave_keeps_the_secret_and_bumps_the_version(crm, api):
     workflow = create(crm)
+    tag_id = workflow.actions.get(action_type="branch").config["then"][0]["id"]
     admin = client_for(crm.world.admin)
     page = admin.get(f"/organizations/acme/workflows/{workflow.pk}")
     assert page.status_code == 200
     html = page.content.decode()
     assert "top-secret-token" not in html and "********" in html
+    assert f'name="actions[0].config.then[0].id" value="{tag_id}"' in html
     assert 'name="triggerFilters.conditions[1].conditions[0].field"' in html
     assert 'name="actions[0].config.then[1].config.duration"' in html
     assert 'name="actions[0].config.else[0].config.userIds:list"' in html
@@ -174,8 +184,87 @@ def test_editor_renders_the_saved_workflow_and_a_resave_keeps_the_secret_and_bum
 
     assert "Bearer top-secret-token" in secret_values(webhook.config["headers"])
     data = api(crm.world.admin).get(f"/api/workflows/{workflow.pk}").json()
-    assert data["actions"][0]["config"]["then"][0] == {"actionType": "add_tag", "config": {"tags": ["web", "hot"]}}
+    assert data["actions"][0]["config"]["then"][0] == {
+        "id": tag_id,
+        "actionType": "add_tag",
+        "config": {"tags": ["web", "hot"]},
+    }, "a nested action keeps its id through the editor"
     assert data["triggerFilters"]["conditions"][1]["logic"] == "OR"
+
+
+def test_editor_matches_a_masked_secret_by_its_header_row_id(crm):
+    workflow = create(crm)
+    stored = {h["name"]: h["id"] for h in workflow.actions.get(action_type="webhook").config["headers"]}
+    admin = client_for(crm.world.admin)
+    html = admin.get(f"/organizations/acme/workflows/{workflow.pk}").content.decode()
+    prefix = "actions[1].config.headers"
+    assert f'name="{prefix}[0].id" value="{stored["Authorization"]}"' in html
+    form = form_values(html)
+    assert form[f"{prefix}[0].value"] == ["********"]
+    # The rows swapped and the secret one renamed, its value left masked: its id keeps its secret.
+    rows = [{key: form[f"{prefix}[{i}].{key}"] for key in ("id", "name", "value", "secret:bool")} for i in (0, 1)]
+    rows[0]["name"] = ["X-Renamed"]
+    for i, row in enumerate(reversed(rows)):
+        form.update({f"{prefix}[{i}].{key}": value for key, value in row.items()})
+    response = admin.post(f"/organizations/acme/workflows/{workflow.pk}", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    headers = workflow.actions.get(action_type="webhook").config["headers"]
+    assert [(h["id"], h["name"], h["secret"]) for h in headers] == [
+        (stored["X-Team"], "X-Team", False),
+        (stored["Authorization"], "X-Renamed", True),
+    ]
+    from actions.steps.http import secret_values
+
+    assert "Bearer top-secret-token" in secret_values(headers)
+
+    # A masked value whose row id is not stored is refused, though a stored row has its name.
+    form[f"{prefix}[1].id"] = ["forged-id"]
+    response = admin.post(f"/organizations/acme/workflows/{workflow.pk}", form)
+    assert response.status_code == 422
+    assert "enter the secret value" in response.content.decode()
+
+
+def test_editor_keeps_a_nested_actions_masked_secret_by_its_id_when_it_moves(crm):
+    then = "actions[0].config.then"
+    form = base_form(
+        **{
+            "actions[0].actionType": "branch",
+            "actions[0].config.logic": "AND",
+            "actions[0].config.conditions[0].field": "Source",
+            "actions[0].config.conditions[0].operator": "equals",
+            "actions[0].config.conditions[0].value": "website",
+            f"{then}[0].actionType": "add_tag",
+            f"{then}[0].config.tags": "web",
+            f"{then}[1].actionType": "webhook",
+            f"{then}[1].config.url": "https://hooks.example.com/nested",
+            f"{then}[1].config.method": "POST",
+            f"{then}[1].config.headers[0].name": "Authorization",
+            f"{then}[1].config.headers[0].value": "Bearer nested-secret",
+            f"{then}[1].config.headers[0].secret:bool": ["0", "1"],
+        }
+    )
+    admin = client_for(crm.world.admin)
+    assert admin.post("/organizations/acme/workflows/new", form).status_code == 302
+    workflow = Workflow.objects.get(name="Route web leads")
+    stored = workflow.actions.get().config["then"]
+    html = admin.get(f"/organizations/acme/workflows/{workflow.pk}").content.decode()
+    assert f'name="{then}[1].id" value="{stored[1]["id"]}"' in html
+    form = form_values(html)
+    assert form[f"{then}[1].config.headers[0].value"] == ["********"]
+    # The webhook moved above the tag, its secret left masked: its id finds its stored secret
+    # (matched by place it would meet the tag action and be refused).
+    swap = {f"{then}[0]": f"{then}[1]", f"{then}[1]": f"{then}[0]"}
+    form = {
+        next((swap[p] + key[len(p) :] for p in swap if key.startswith(p + ".")), key): value
+        for key, value in form.items()
+    }
+    response = admin.post(f"/organizations/acme/workflows/{workflow.pk}", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    moved = workflow.actions.get().config["then"]
+    assert [(a["id"], a["actionType"]) for a in moved] == [(stored[1]["id"], "webhook"), (stored[0]["id"], "add_tag")]
+    from actions.steps.http import secret_values
+
+    assert "Bearer nested-secret" in secret_values(moved[0]["config"]["headers"])
 
 
 def form_values(html: str) -> dict:

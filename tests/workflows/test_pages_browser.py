@@ -124,6 +124,14 @@ def test_build_a_workflow_in_the_browser(crm, live_server):
     branch, tag = data["actions"]
     assert tag["config"] == {"tags": ["big", "deal"]}
     assert branch["config"]["conditions"] == [{"field": "Company Name", "operator": "contains", "value": "Acme"}]
-    assert branch["config"]["then"] == [{"actionType": "wait", "config": {"duration": 3, "unit": "minutes"}}]
+    wait_id = branch["config"]["then"][0].get("id")
+    assert wait_id, "a nested action gets a stable id"
+    assert branch["config"]["then"] == [
+        {"id": wait_id, "actionType": "wait", "config": {"duration": 3, "unit": "minutes"}}
+    ]
     [hook] = branch["config"]["else"]
-    assert hook["config"]["headers"] == [{"name": "Authorization", "value": "********", "secret": True}]
+    header_id = hook["config"]["headers"][0].get("id")
+    assert header_id, "each stored header row gets a stable id"
+    assert hook["config"]["headers"] == [
+        {"id": header_id, "name": "Authorization", "value": "********", "secret": True}
+    ]

@@ -79,6 +79,15 @@ def test_send_test_request_runs_the_webhooks_own_request_and_keeps_masked_secret
     assert json.loads(nested.body)["task"]["Company Name"] == "Trial Co"
     assert "nested-secret" not in response.content.decode()
 
+    # An unsaved action added above it: the webhook, now second, is found in the stored config by
+    # its id, not its place, and its masked secret is still the stored one.
+    then = "actions[1].config.then"
+    moved = {key.replace(f"{then}[0].", f"{then}[1].", 1): value for key, value in form.items()}
+    moved.update({f"{then}[0].actionType": "add_tag", f"{then}[0].config.tags": "x"})
+    response = admin.post(url, {**moved, "op": f"try:{then}[1]"}, **HX)
+    assert response.status_code == 200
+    assert receiver.requests[2].headers["X-Key"] == "nested-secret"
+
     # Nothing was saved, nothing ran.
     workflow.refresh_from_db()
     assert workflow.version == 1 and not Run.objects.filter(workflow=workflow).exists()

@@ -173,7 +173,8 @@ def test_branch_keeps_the_form_of_nested_actions_and_their_secrets(crm):
     cleaned = clean("branch", config, crm)
     assert cleaned["conditions"] == [{"field": "Source", "operator": "equals", "value": "web"}]
     then = cleaned["then"][0]
-    assert set(then) == {"actionType", "config", "sortOrder"} and then["config"]["method"] == "POST"
+    assert set(then) == {"id", "actionType", "config", "sortOrder"} and then["config"]["method"] == "POST"
+    assert then["id"], "a nested action without an id gets a stable one"
     assert then["config"]["headers"][0]["value"].startswith("enc:")
     assert cleaned["else"] == [{"id": "s1", "type": "add_tag", "config": {"tag": "x"}}]
     step = get_step_type("branch")
@@ -183,6 +184,41 @@ def test_branch_keeps_the_form_of_nested_actions_and_their_secrets(crm):
     # The masked value sent back keeps the stored secret.
     again = clean("branch", public, crm, old=cleaned)
     assert again["then"][0]["config"]["headers"][0]["value"] == then["config"]["headers"][0]["value"]
+
+
+def test_branch_matches_masked_secrets_of_nested_actions_by_their_ids_never_their_place(crm):
+    def hook(token):
+        return {"url": "https://example.com/h", "headers": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+
+    config = {
+        "conditions": [{"field": "source", "operator": "equals", "value": "web"}],
+        "then": [
+            {"actionType": "webhook", "config": hook("first")},
+            {"actionType": "webhook", "config": hook("second")},
+        ],
+    }
+    stored = clean("branch", config, crm)
+    step = get_step_type("branch")
+    first, second = step.public_config(stored)["then"]
+    assert first["id"] and second["id"] and first["id"] != second["id"]
+    # Swapped, both left masked: each keeps its own secret (by place they would have swapped).
+    swapped = clean("branch", {**config, "then": [second, first]}, crm, old=stored)
+    assert [a["id"] for a in swapped["then"]] == [second["id"], first["id"]]
+    assert [step.secret_values({"then": [a]}) for a in swapped["then"]] == [
+        step.secret_values({"then": [stored["then"][1]]}),
+        step.secret_values({"then": [stored["then"][0]]}),
+    ]
+    assert "Bearer second" in step.secret_values({"then": [swapped["then"][0]]})
+    # Masked, without an id or with one no stored action has: no stored secret stands behind it.
+    for forged in ({k: v for k, v in first.items() if k != "id"}, {**first, "id": "forged"}):
+        with pytest.raises(StepConfigError) as caught:
+            clean("branch", {**config, "then": [forged]}, crm, old=stored)
+        assert caught.value.field == "then[0].config.headers[0].value"
+    # Actions stored before nested actions had ids are still matched by their place, once.
+    legacy = {**stored, "then": [{k: v for k, v in a.items() if k != "id"} for a in stored["then"]]}
+    masked = [{k: v for k, v in a.items() if k != "id"} for a in (first, second)]
+    again = clean("branch", {**config, "then": masked}, crm, old=legacy)
+    assert "Bearer first" in step.secret_values({"then": [again["then"][0]]}) and all(a["id"] for a in again["then"])
 
 
 def test_people_are_checked_against_the_organization_only_when_known():

@@ -3,6 +3,8 @@ actions (each a list of actions, which may themselves branch)."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any
 
 from rest_framework import serializers
@@ -27,6 +29,7 @@ MAX_DEPTH = 5  # branches inside branches
 MAX_STEPS = 50  # actions in one then/else list
 MAX_TOTAL = 200  # actions under one branch, all levels
 ITEM_KEYS = {"id", "actionType", "type", "config", "sortOrder"}
+ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def subtree(config: Any, depth: int = 1) -> tuple[int, int]:
@@ -95,7 +98,8 @@ def clean_conditions(config: dict, flow) -> dict:
 
 def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> list[dict]:
     """Nested actions, each validated by its own type; returned in the form they came in
-    ({"actionType", "config"} from the API, {"id", "type", "config"} as a program)."""
+    ({"actionType", "config"} from the API, {"id", "type", "config"} as a program), each with a
+    stable "id" (kept when sent back, new otherwise), by which its masked secrets are matched."""
     if items is None:
         return []
     if not isinstance(items, list):
@@ -105,6 +109,7 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
     old_items = old if isinstance(old, list) else []
     cleaned = []
     old_by_id = {str(o["id"]): o for o in old_items if isinstance(o, dict) and o.get("id")}
+    seen_ids: set[str] = set()
     for index, item in enumerate(items):
         path = f"{label}[{index}]"
         if not isinstance(item, dict):
@@ -112,6 +117,11 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
         unknown = sorted(set(item) - ITEM_KEYS)
         if unknown:
             raise StepConfigError(f"{path}.{unknown[0]}", "is not a key of an action")
+        item_id = str(item["id"]) if item.get("id") else None
+        if item_id is not None and (not ITEM_ID.fullmatch(item_id) or item_id in seen_ids):
+            raise StepConfigError(
+                f"{path}.id", "is not an action id of this list" if item_id in seen_ids else "is not an action id"
+            )
         type_key = "actionType" if "actionType" in item else "type"
         type_name = item.get(type_key)
         if not isinstance(type_name, str) or not type_name:
@@ -122,11 +132,13 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
             raise StepConfigError(f"{path}.actionType", f'unknown action type "{type_name[:40]}"')
         if "workflow" not in step_type.contexts:
             raise StepConfigError(f"{path}.actionType", f'"{type_name}" cannot be used in a workflow')
-        # The stored action this one edits, for its masked secrets: the one with the same id when the
-        # action carries one (a stable match), else the one at the same place of the same type.
-        previous = old_by_id.get(str(item["id"])) if item.get("id") else None
-        if previous is None:
-            previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else {}
+        # The stored action this one edits, for its masked secrets: the one with the same id. Only an
+        # action stored before nested actions had ids (none of the stored ones has one) is still
+        # matched by its place; an action without an id among stored ones with ids is a new action.
+        previous = old_by_id.get(item_id) if item_id else None
+        if previous is None and not item_id and not old_by_id:
+            previous = old_items[index] if index < len(old_items) and isinstance(old_items[index], dict) else None
+        previous = previous or {}
         same_type = (previous.get("actionType") or previous.get("type")) == step_type.type
         try:
             config = config_validate(
@@ -138,7 +150,11 @@ def clean_actions(items: Any, label: str, *, flow, organization, old: Any) -> li
             )
         except StepConfigError as exc:
             raise StepConfigError(f"{path}.config.{exc.field}", exc.message)
-        out = {key: item[key] for key in ("id", "sortOrder") if key in item}
+        item_id = item_id or str(uuid.uuid4())
+        seen_ids.add(item_id)
+        out: dict[str, Any] = {"id": item_id}
+        if "sortOrder" in item:
+            out["sortOrder"] = item["sortOrder"]
         out[type_key] = step_type.type
         out["config"] = config
         cleaned.append(out)
