@@ -36,7 +36,7 @@ class Forbidden(Exception):
         super().__init__(message)
 
 
-def _flatten(detail: Any) -> dict[str, list[str]]:
+def flatten_errors(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
@@ -44,16 +44,16 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
                 # A ListField's errors are keyed by the item's index: "actions[0].actionType".
                 for index, item in value.items():
                     if isinstance(item, dict):
-                        for sub_key, sub_value in _flatten(item).items():
+                        for sub_key, sub_value in flatten_errors(item).items():
                             out[f"{key}[{index}].{sub_key}"] = sub_value
                     else:
                         out[f"{key}[{index}]"] = [str(v) for v in item] if isinstance(item, list) else [str(item)]
             elif isinstance(value, dict):
-                for sub_key, sub_value in _flatten(value).items():
+                for sub_key, sub_value in flatten_errors(value).items():
                     out[f"{key}.{sub_key}"] = sub_value
             elif isinstance(value, list) and value and isinstance(value[0], dict):
                 for index, item in enumerate(value):
-                    for sub_key, sub_value in _flatten(item).items():
+                    for sub_key, sub_value in flatten_errors(item).items():
                         out[f"{key}[{index}].{sub_key}"] = sub_value
             elif isinstance(value, list):
                 out[key] = [str(v) for v in value]
@@ -82,7 +82,7 @@ def exception_handler(exc, context):
     if isinstance(exc, Forbidden):
         return Response({"message": exc.message}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.ValidationError):
-        return validation_error_response(_flatten(exc.detail))
+        return validation_error_response(flatten_errors(exc.detail))
     if isinstance(exc, exceptions.ParseError):
         return validation_error_response({"body": [str(exc.detail)]})
     if isinstance(exc, Http404 | exceptions.NotFound):

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from flows.selectors import flow_member_get
-from flowsite.api import PAGE_HEADERS, TOO_LARGE, ApiView, _flatten, name_field, output, paged, validated
+from flowsite.api import PAGE_HEADERS, TOO_LARGE, ApiView, flatten_errors, name_field, output, paged, validated
 from flowsite.bounds import ID_MAX, INT64_MAX, PAGE_MAX, PAGE_SIZE_MAX
 from flowsite.jsonsafe import UnsafeJSONError
 from flowsite.openapi import ConfirmationErrorShape, MessageError, TaskErrorShape
@@ -177,7 +177,7 @@ class TaskApiView(ApiView):
         if isinstance(exc, TaskValidationError):
             return Response({"errors": exc.errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         if isinstance(exc, exceptions.ValidationError):
-            return Response({"errors": _flatten(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+            return Response({"errors": flatten_errors(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         if isinstance(exc, ParseError):
             reason = f": {exc.reason}" if isinstance(exc, UnsafeJSONError) else ""
             return Response(

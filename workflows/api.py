@@ -14,8 +14,8 @@ from flowsite.api import (
     ServiceError,
     StrictBooleanField,
     StrictCharField,
-    _flatten,
     choice_field,
+    flatten_errors,
     name_field,
     output,
     validated,
@@ -47,7 +47,7 @@ def _check_workflow(serializer_class, request, *, workflow: Workflow | None = No
     serializer = serializer_class(data=request.data)
     if serializer.is_valid():
         return
-    errors = _flatten(serializer.errors)
+    errors = flatten_errors(serializer.errors)
     try:
         services.workflow_validate(user=request.user, data=request.data, workflow=workflow)
     except ServiceError as exc:

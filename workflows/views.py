@@ -249,6 +249,7 @@ def workflow_runs(request, org, workflow_id):
         "is_admin": is_admin,
         "page": page,
         "status": status,
+        "filter_query": f"status={status}" if status else "",
         "statuses": RUN_STATUSES,
     }
     if request.htmx and request.htmx.target == "runs":

@@ -15,7 +15,7 @@ import uuid
 from django.db.models import Count
 from rest_framework import serializers
 
-from actions.engine import step_at
+from actions.program import step_at
 from actions.steps.base import (
     EditorForm,
     StepConfigError,
