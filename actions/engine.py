@@ -32,7 +32,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from actions.models import Run, StepRun
-from actions.program import cursor_advance, cursor_path, step_at
+from actions.program import cursor_advance, cursor_path, step_at, step_number
 from actions.run_hooks import run_failure_announce
 from actions.run_store import (
     Claim,
@@ -53,7 +53,15 @@ from actions.run_store import (
     step_run_record,
 )
 from actions.run_store import claims_hand_back as _hand_back
-from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepRetry, get_step_type
+from actions.steps.base import (
+    StepConfigError,
+    StepContext,
+    StepFailed,
+    StepResult,
+    StepRetry,
+    get_step_type,
+    step_label,
+)
 from flows.models import Flow
 from flows.selectors import flow_read_now
 from flowsite.api import ServiceError
@@ -324,7 +332,8 @@ def _complete(
 
 def _fail(claim: Claim, step_run: StepRun, step: dict, message: str, **record) -> StepOutcome:
     run = claim.run
-    error = f"Step {_human_number(run.cursor)} ({_step_label(step)}) failed: {message}"
+    label = step_label(str(step.get("type", "step")))
+    error = f"Step {step_number(cursor_path(run.cursor))} ({label}) failed: {message}"
     with transaction.atomic():
         if not run_still_ours(run, claim.owner):
             return StepOutcome.FAIL
@@ -334,20 +343,6 @@ def _fail(claim: Claim, step_run: StepRun, step: dict, message: str, **record) -
     _notify_failure(run, error)
     run_failure_announce(run=run, error=error)
     return StepOutcome.FAIL
-
-
-def _human_number(cursor: list) -> str:
-    parts = []
-    for part in cursor:
-        parts.append(str(part + 1) if isinstance(part, int) else part)
-    return " ".join(parts)
-
-
-def _step_label(step: dict) -> str:
-    try:
-        return get_step_type(step.get("type", "")).label
-    except Exception:
-        return str(step.get("type", "step"))
 
 
 def _notify_failure(run: Run, error: str) -> None:

@@ -37,6 +37,11 @@ def cursor_path(cursor: list) -> str:
     return ".".join(str(part) for part in cursor)
 
 
+def step_number(path: str, sep: str = " ") -> str:
+    """A step's place as people count it: path "0" is step 1, "1.then.0" is "2 then 1"."""
+    return sep.join(str(int(part) + 1) if part.isdigit() else part for part in str(path).split("."))
+
+
 def step_at_path(program: list[dict], path: str) -> dict | None:
     """The step a step run's path ("1", "0.then.2") names in the program, or None."""
     cursor: list = [int(part) if part.isdigit() else part for part in str(path).split(".") if part]

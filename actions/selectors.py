@@ -4,7 +4,8 @@ from django.db.models import Count, Max, Prefetch, QuerySet
 from django.http import Http404
 
 from actions.models import Action, Run, Step, StepRun
-from actions.steps.base import StepConfigError, get_step_type
+from actions.program import step_number
+from actions.steps.base import step_label
 from flows.models import Flow, User
 from flows.selectors import flow_readable_ids
 from flowsite.bounds import id_or_none
@@ -84,17 +85,6 @@ def run_in_flight(*, task) -> Run | None:
     )
 
 
-def _step_label(type_name: str) -> str:
-    try:
-        return get_step_type(type_name).label
-    except StepConfigError:
-        return type_name
-
-
-def _human_number(path: str) -> str:
-    return " ".join(str(int(part) + 1) if part.isdigit() else part for part in path.split("."))
-
-
 def run_progress(*, run: Run) -> dict:
     """Which step a pending run is at: the steps that ended, and the one after them."""
     step_runs = list(run.step_runs.all())
@@ -104,7 +94,7 @@ def run_progress(*, run: Run) -> dict:
         "ended": ended,
         "total": len(run.program),
         "step": ended + 1 if ended < len(run.program) else ended,
-        "label": _step_label(current.type) if current else "",
+        "label": step_label(current.type) if current else "",
     }
 
 
@@ -118,8 +108,8 @@ def _step_effect(step_run: StepRun) -> str:
     if output.get("values"):
         return "updated " + ", ".join(map(str, output["values"]))
     if output.get("task"):
-        return f"{_step_label(step_run.type)} updated " + ", ".join(map(str, output["task"]))
-    return f"{_step_label(step_run.type)} done"
+        return f"{step_label(step_run.type)} updated " + ", ".join(map(str, output["task"]))
+    return f"{step_label(step_run.type)} done"
 
 
 def run_failure_text(*, run: Run) -> str:
@@ -131,7 +121,7 @@ def run_failure_text(*, run: Run) -> str:
         if step_run.status == StepRun.Status.SUCCESS:
             parts.append(_step_effect(step_run))
         elif step_run.status == StepRun.Status.FAIL:
-            parts.append(f"step {_human_number(step_run.path)}, {_step_label(step_run.type)}, failed: {step_run.error}")
+            parts.append(f"step {step_number(step_run.path)}, {step_label(step_run.type)}, failed: {step_run.error}")
     if not any(s.status == StepRun.Status.FAIL for s in run.step_runs.all()):
         parts.extend(str(e) for e in run.errors)
     return "; ".join(parts)

@@ -29,7 +29,7 @@ _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET_RE = re.compile(r"[\[\]{}]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # In json.dumps' output a NUL is written \u0000 and a backslash \\: so a NUL is \u0000 after an even
-# number of backslashes.
+# number of backslashes (with or without ensure_ascii: json escapes control characters either way).
 _NUL_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _REPLACEMENT = "\ufffd"
 
@@ -56,19 +56,19 @@ def depth(text: str) -> int:
     return max(itertools.accumulate(levels, initial=0))
 
 
-def has_nul(value: Any) -> bool:
-    """Whether any string in the (depth-checked) value, keys included, holds a NUL character."""
-    return bool(_NUL_RE.search(json.dumps(value)))
+def _text_problem(value: Any) -> str:
+    """Why a string in the (depth-checked) value, keys included, cannot be kept, or "".
 
-
-def has_surrogate(value: Any) -> bool:
-    """Whether any string in the (depth-checked) value, keys included, holds a lone surrogate."""
+    One pass of the C encoder: a lone surrogate cannot be encoded as UTF-8 (paired ones were already
+    joined by the parser), and a NUL is written \\u0000 (json escapes control characters either way)."""
+    dumped = json.dumps(value, ensure_ascii=False)
     try:
-        # The C encoder walks the value in one go; paired surrogates were already joined by the parser.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        dumped.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return "JSON strings must not contain lone surrogates (\\ud800-\\udfff)."
+    if _NUL_RE.search(dumped):
+        return "JSON strings must not contain the NUL character (\\u0000)."
+    return ""
 
 
 def loads(text: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -84,10 +84,9 @@ def loads(text: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:  # not reachable past the depth check; kept so no caller ever sees one
         raise UnsafeJSON(f"JSON nested more than {max_depth} levels deep.")
-    if has_surrogate(value):
-        raise UnsafeJSON("JSON strings must not contain lone surrogates (\\ud800-\\udfff).")
-    if has_nul(value):
-        raise UnsafeJSON("JSON strings must not contain the NUL character (\\u0000).")
+    problem = _text_problem(value)
+    if problem:
+        raise UnsafeJSON(problem)
     return value
 
 

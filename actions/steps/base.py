@@ -313,6 +313,15 @@ def get_step_type(type_name: str) -> StepType:
         raise StepConfigError("type", f'unknown step type "{type_name}"')
 
 
+def step_label(type_name: str, default: str | None = None) -> str:
+    """The step type's own label ("API Call"), as both editors and the run pages show it; `default`
+    (the name itself unless given) for a name no step type has."""
+    cls = REGISTRY.get(ALIASES.get(type_name, type_name)) if isinstance(type_name, str) else None
+    if cls is None:
+        return str(type_name) if default is None else default
+    return cls.label
+
+
 def step_types(context: str | None = None) -> list[StepType]:
     return [cls() for cls in REGISTRY.values() if context is None or context in cls.contexts]
 

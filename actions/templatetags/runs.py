@@ -2,7 +2,8 @@
 
 from django import template
 
-from actions.steps.base import get_step_type
+from actions.program import step_number as number_of
+from actions.steps.base import step_label as label_of
 
 register = template.Library()
 
@@ -24,16 +25,10 @@ def run_status(status) -> str:
 @register.filter
 def step_label(type_name) -> str:
     """The step type's own label, as the Flow Builder and the workflow editor show it."""
-    try:
-        return get_step_type(str(type_name)).label
-    except Exception:
-        return str(type_name).replace("_", " ").capitalize()
+    return label_of(str(type_name), default=str(type_name).replace("_", " ").capitalize())
 
 
 @register.filter
 def step_number(path) -> str:
     """A step's place as people count it: "0" is step 1, "1.then.0" is 2 › then › 1."""
-    parts = []
-    for part in str(path).split("."):
-        parts.append(str(int(part) + 1) if part.isdigit() else part)
-    return " › ".join(parts)
+    return number_of(str(path), " › ")
