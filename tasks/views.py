@@ -397,9 +397,10 @@ class TaskPage:
     def history(self) -> list[TaskEvent]:
         events = TaskEvent.objects.filter(flow=self.flow, task_ref=self.task.pk).select_related("actor")
         events = list(events.order_by("-id")[:200])
+        kinds = {field.name: field.type for field in self.fields}  # numbers as the Details show them
         for event in events:
             event.lines = [
-                (name, _history_value(change[0]), _history_value(change[1]))
+                (name, _history_value(change[0], kinds.get(name)), _history_value(change[1], kinds.get(name)))
                 for name, change in (event.changes or {}).items()
                 if isinstance(change, list | tuple) and len(change) == 2
             ]
@@ -425,8 +426,8 @@ class TaskPage:
         }
 
 
-def _history_value(value: Any) -> str:
-    shown = _display(value)
+def _history_value(value: Any, kind: str | None = None) -> str:
+    shown = _display(value, kind)
     return shown if shown else "empty"
 
 

@@ -37,3 +37,15 @@ def test_the_card_shows_them_too(world, client, task):
     card = html.split(f'id="task-{task.pk}"', 1)[1].split("</article>", 1)[0]
     assert "<dt>Number of Employees</dt><dd>1,200</dd>" in card
     assert "<dt>Contract Value</dt><dd>12,500.50</dd>" in card
+
+
+def test_the_history_shows_them_as_the_details_do(world, client, task):
+    client.force_login(world.admin)
+    client.patch(
+        f"/api/flows/acme/sales/tasks/{task.pk}",
+        {"Contract Value": "13000"},
+        content_type="application/json",
+    )
+    html = client.get(f"/flows/acme/sales/tasks/{task.pk}").content.decode()
+    assert '<span class="change-name">Contract Value</span>: <del>12,500.50</del> → <ins>13,000.00</ins>' in html
+    assert '<span class="change-name">Number of Employees</span>: <ins>1,200</ins>' in html
