@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from actions.models import Run, StepRun
@@ -11,9 +11,13 @@ from workflows.models import Workflow, WorkflowAction
 
 
 def workflow_list(*, user: User, module: str | None = None, organization: str | None = None) -> QuerySet[Workflow]:
+    """The workflows the user may read: an organization's workflows for every flow of its module are
+    read by its members; a workflow bound to one flow only by those who may read that flow (its
+    filters and calls describe that flow's task data)."""
     orgs = OrganizationMembership.objects.filter(user=user).values("organization_id")
     qs = (
         Workflow.objects.filter(organization_id__in=orgs)
+        .filter(Q(flow__isnull=True) | Q(flow_id__in=flow_readable_ids(user=user)))
         .select_related("organization", "flow")
         .prefetch_related(Prefetch("actions", queryset=WorkflowAction.objects.order_by("sort_order", "id")))
     )
