@@ -73,10 +73,8 @@ def _visible_ids(user: User) -> QuerySet:
             & ~Q(pk__in=blocked_flows)
             & (
                 Q(pk__in=member_flows)
-                | Q(
-                    organization_id__in=member_orgs,
-                    access_mode__in=[Flow.AccessMode.ORGANIZATION, Flow.AccessMode.LINK],
-                )
+                # A link-mode flow is found by its link only (flow_by_join_token), never by browsing.
+                | Q(organization_id__in=member_orgs, access_mode=Flow.AccessMode.ORGANIZATION)
             )
         )
     ).values("pk")

@@ -211,7 +211,7 @@ def flow_create(*, user: User, organization: Organization, name, access_mode=Non
 
 def flow_update(*, actor: User, flow: Flow, data: dict) -> Flow:
     """PUT /flows/:org/:flow. Members rename; admins change access mode and disabled;
-    `open: true` joins an organization or link flow the caller may see."""
+    `open: true` joins an organization flow the caller may see (a link flow is joined by its link)."""
     allowed = {"name", "open", "disabled", "access_mode", "module"}
     unknown = set(data) - allowed
     if unknown:
@@ -251,6 +251,8 @@ def flow_update(*, actor: User, flow: Flow, data: dict) -> Flow:
                 raise Forbidden("This flow is disabled.")
             if flow.access_mode == Flow.AccessMode.INVITATION and not is_admin:
                 raise Forbidden("This flow is invitation only.")
+            if flow.access_mode == Flow.AccessMode.LINK and not is_admin:
+                raise Forbidden("This flow is joined by its join link.")
             membership = FlowMembership.objects.create(flow=flow, user=actor, open=True)
         elif "open" in data and is_member:
             membership.open = data["open"]

@@ -178,11 +178,21 @@ def test_put_open_joins_organization_flow(world, api):
     assert closed["open"] is False and closed["joined"] is True
 
 
-def test_put_open_joins_link_flow_but_not_invitation_flow(world, api):
-    make_flow(world.org, world.admin, name="Linked", access_mode="link")
-    assert api(world.member).put("/api/flows/acme/linked", {"open": True}, format="json").json()["joined"] is True
-    assert api(world.member).put("/api/flows/acme/sales", {"open": True}, format="json").status_code == 404
+def test_a_link_flow_is_joined_by_its_link_not_by_browsing(world, api, client):
+    """Link mode: "anyone can join the flow by using the join_url"; only organization mode adds
+    "anyone in the organization can join" without it. So an organization member who has not the link
+    neither sees a link flow nor joins it with PUT open; with the link they join."""
+    flow = make_flow(world.org, world.admin, name="Linked", access_mode="link")
+    member = api(world.member)
+    assert member.put("/api/flows/acme/linked", {"open": True}, format="json").status_code == 404
+    assert member.get("/api/flows/acme/linked").status_code == 404
+    assert "linked" not in [f["parameterized_name"] for f in member.get("/api/flows/all").json()]
+    assert member.put("/api/flows/acme/sales", {"open": True}, format="json").status_code == 404
     assert api(world.outsider).put("/api/flows/acme/linked", {"open": True}, format="json").status_code == 404
+    assert not FlowMembership.objects.filter(flow=flow, user=world.member).exists()
+    client.force_login(world.member)
+    assert client.post(f"/invitations/{flow.join_token}-linked").status_code == 302
+    assert member.get("/api/flows/acme/linked").json()["joined"] is True
 
 
 def test_non_member_cannot_rename_joinable_flow(world, api):
