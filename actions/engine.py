@@ -523,6 +523,8 @@ def run_retry(*, run: Run, actor=None) -> Run:
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.status != Run.Status.FAIL:
             raise ServiceError({"status": ["Only failed runs can be retried."]})
+        if not locked.retryable:
+            raise ServiceError({"status": ["This run never started, so there is no step to retry."]})
         # The failed step's record stays; its next attempt counts on from there.
         locked.status = Run.Status.PENDING
         locked.errors = []

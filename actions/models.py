@@ -95,6 +95,12 @@ class Run(models.Model):
         return f"Run {self.pk} ({self.name}, {self.status})"
 
     @property
+    def retryable(self) -> bool:
+        """A failed run can go again from its failed step; one that never started (no program: a
+        workflow loop stopped, say) has no step to go from."""
+        return self.status == self.Status.FAIL and bool(self.program)
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCESS, self.Status.FAIL)
 

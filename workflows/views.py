@@ -296,7 +296,7 @@ def workflow_run(request, org, run_id):
         "run": run,
         "data": data,
         "steps": steps,
-        "can_retry": is_admin and run.status == Run.Status.FAIL,
+        "can_retry": is_admin and run.retryable,
     }
     return render(request, "workflows/run.html", context)
 

@@ -132,6 +132,12 @@ def test_a_filter_that_raises_fails_its_workflow_visibly_and_holds_up_nothing(cr
     page = browser.get(f"/organizations/acme/workflows/runs/{listed[0]['id']}")
     assert page.status_code == 200
     assert "Not started: matching its filters failed: ValueError" in page.content.decode()
+    # A run that never started has no step to go again from: no Retry button, and retrying says so.
+    assert "/retry" not in page.content.decode()
+    retried = client.post(f"/api/workflows/runs/{listed[0]['id']}/retry")
+    assert retried.status_code == 400
+    assert retried.json()["errors"] == {"status": ["This run never started, so there is no step to retry."]}
+    assert Run.objects.get(pk=listed[0]["id"]).status == Run.Status.FAIL
 
 
 def test_an_event_that_cannot_be_dispatched_is_marked_and_the_others_go_on(crm, api, monkeypatch):
