@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
-from actions.steps.base import HeaderSerializer, StepConfigError, StepConfigSerializer, StepFailed, form_rows
+from actions.steps.base import HeaderSerializer, StepConfigError, StepConfigSerializer, StepFailed
 from actions.steps.signing import sign
 from flowsite.outbound import (
     OutboundError,
@@ -129,48 +129,6 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
         seen_ids.add(row_id)
         cleaned.append({"id": row_id, "name": name, "value": header_value, "secret": secret})
     return cleaned
-
-
-def form_initial(config: dict) -> dict:
-    """A call's form: URL, method, header rows (a stored secret shown masked)."""
-    headers = [
-        {
-            "row": index,
-            "id": h.get("id", ""),
-            "name": h["name"],
-            "value": SECRET_MASK if h.get("secret") else h["value"],
-            "secret": bool(h.get("secret")),
-        }
-        for index, h in enumerate(config.get("headers") or [])
-    ]
-    return {
-        "url": config.get("url", ""),
-        "method": config.get("method", "POST"),
-        "headers": headers,
-        "methods": METHODS,
-    }
-
-
-def form_parse(post) -> tuple[dict, dict]:
-    headers, inputs = [], {"url": "url", "method": "method"}
-    for row, values in form_rows(post, "headers", ("id", "name", "value", "secret")):
-        name, value = values["name"].strip(), values["value"]
-        if not name and not value:
-            continue
-        index = len(headers)
-        # A masked value stands for the stored secret, which stays a secret.
-        secret = bool(values["secret"]) or value == SECRET_MASK
-        header = {"name": name, "value": value, "secret": secret}
-        if values["id"]:
-            # The row's stable id: its masked secret is matched by it, never by name or place.
-            header["id"] = values["id"]
-        headers.append(header)
-        inputs[f"headers[{index}].name"] = f"headers-{row}-name"
-        inputs[f"headers[{index}].value"] = f"headers-{row}-value"
-        inputs[f"headers[{index}]"] = f"headers-{row}-value"
-        inputs[f"headers[{index}].id"] = f"headers-{row}-value"
-    config = {"url": post.get("url", "").strip(), "method": post.get("method", "POST"), "headers": headers}
-    return config, inputs
 
 
 def public_headers(headers: list[dict]) -> list[dict]:

@@ -58,7 +58,7 @@ def test_every_step_type_added_edited_and_deleted_in_the_builder(seed, page, log
         expect(dialog).to_be_visible()
         if name == "api_call":
             expect(dialog.get_by_label("Header value").first).to_have_value("********")
-            dialog.locator("input[name=url]").fill(receiver.url_for("/edited"))
+            dialog.locator("input[name='config.url']").fill(receiver.url_for("/edited"))
             screenshot(page, "builder-api-call-secret-masked")
         dialog.get_by_role("button", name="Apply").click()
         expect(page.locator("dialog#step-modal")).to_have_count(0)

@@ -16,9 +16,9 @@ from rest_framework import serializers
 
 from actions.steps import http
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepFailed,
+    StepForm,
     StepResult,
     StepRetry,
     StepType,
@@ -112,8 +112,8 @@ class Webhook(StepType):
     description = "Call an external URL with the record (signed, retried on timeouts, 429 and 5xx)."
     Config = WebhookConfig
     tryable = True
-    editor_form = EditorForm(
-        "config_webhook",
+    form = StepForm(
+        "steps/webhook.html",
         headers=("headers",),
         json=("body",),
         numbers=("maxAttempts",),
