@@ -63,10 +63,12 @@ class ApiCall(StepType):
 
     def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
         only_keys(config, {"url", "method", "headers"})
+        url = http.clean_url(config)
+        old = old or {}
         return {
-            "url": http.clean_url(config),
+            "url": url,
             "method": http.clean_method(config),
-            "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
+            "headers": http.clean_headers(config.get("headers"), old.get("headers"), url=url, old_url=old.get("url")),
         }
 
     def summary(self, config):

@@ -125,10 +125,12 @@ class Webhook(StepType):
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"url", "method", "headers", "body", "maxAttempts"})
+        url = http.clean_url(config, placeholders=True)
+        old = old or {}
         cleaned = {
-            "url": http.clean_url(config, placeholders=True),
+            "url": url,
             "method": http.clean_method(config),
-            "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
+            "headers": http.clean_headers(config.get("headers"), old.get("headers"), url=url, old_url=old.get("url")),
             "maxAttempts": clean_attempts(config),
         }
         body = clean_body(config.get("body"))
