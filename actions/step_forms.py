@@ -297,6 +297,8 @@ def input_name(type_name: str, key: str, raw: Any, prefix: str = PREFIX) -> str:
     head = re.split(r"[.\[]", key, maxsplit=1)[0]
     rest = key[len(head) :]
     # A key the form edits under another input (update_field's "value" is its rows' value).
+    first = "value" if head == "value" else "name"
+    mapped = head in form.inputs
     head = form.inputs.get(head, head)
     if head not in form.rows + form.headers:
         return prefix + head
@@ -313,10 +315,8 @@ def input_name(type_name: str, key: str, raw: Any, prefix: str = PREFIX) -> str:
         name = rest[1:]
         for n in numbers:
             if str(posted[n].get("name", "")).strip() == name:
-                return f"{prefix}{head}[{n}].value"
-    if numbers:
-        return f"{prefix}{head}[{numbers[0]}].name"
-    return f"{prefix}{head}[0].name"
+                return f"{prefix}{head}[{n}].{first if mapped else 'value'}"
+    return f"{prefix}{head}[{numbers[0] if numbers else 0}].{first}"
 
 
 # --- state -> what the partial sees ----------------------------------------------------------------

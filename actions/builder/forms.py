@@ -17,7 +17,7 @@ def field_label(name: str) -> str:
     match = re.match(r"^headers\[(\d+)\](?:\.(name|value))?$", name)
     if match:
         return f"Header {int(match.group(1)) + 1}" + (f" {match.group(2)}" if match.group(2) else "")
-    if name.startswith(("values.", "fields.", "value.")):
+    if name.startswith(("values.", "fields.", "value.", "field.")):
         return name.split(".", 1)[1]
     labels = {"url": "URL", "": "Step", "config": "Settings"}
     return labels.get(name, name.replace("_", " ").capitalize())

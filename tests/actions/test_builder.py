@@ -399,6 +399,45 @@ def test_apply_errors_point_at_the_input(admin, flow, form, error_for, text):
 
 
 @pytest.mark.parametrize(
+    "form,error_for",
+    [
+        # Rows added and removed in the page leave gaps and empty rows: the error names the input posted.
+        (
+            {
+                **api_call_form("https://example.com"),
+                "config.headers[0].name": "",
+                "config.headers[0].value": "",
+                "config.headers[2].name": "X-Ok",
+                "config.headers[2].value": "1",
+                "config.headers[5].name": "Host",
+                "config.headers[5].value": "x",
+            },
+            "config.headers[5].name",
+        ),
+        (
+            {
+                "type": "update_field",
+                "config.fields[1].name": "Company Name",
+                "config.fields[1].value": "Acme",
+                "config.fields[4].name": "Number of Employees",
+                "config.fields[4].value": "many",
+            },
+            "config.fields[4].value",
+        ),
+        (
+            {"type": "update_field", "config.fields[2].name": "Nope", "config.fields[2].value": "1"},
+            "config.fields[2].name",
+        ),
+    ],
+)
+def test_apply_errors_name_the_row_as_posted(admin, flow, form, error_for):
+    admin.get(B)
+    response = admin.post(f"{B}/actions/a{flow.finish.pk}/steps/apply", form, **HX)
+    assert oob_ids(response) == ["step-form-errors"]
+    assert f'data-error-for="{error_for}"' in response.content.decode(), response.content.decode()
+
+
+@pytest.mark.parametrize(
     "form,config",
     [
         ({"type": "move_to_stage", "config.stage": "Completed"}, {"stage": "Completed"}),

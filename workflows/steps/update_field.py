@@ -36,16 +36,6 @@ class UpdateFieldConfig(StepConfigSerializer):
     )
 
 
-def value_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
 def typed(text, kind: str | None):
     """A row's typed text as the field's type takes it ("true" for a checkbox, "a, b" for several
     options); an empty value clears the field."""
@@ -85,7 +75,7 @@ class UpdateField(StepType):
     form = StepForm("steps/update_field.html", rows=("fields",), inputs={"field": "fields", "value": "fields"})
 
     def form_state(self, config):
-        return {"fields": {name: value_text(value) for name, value in self.values(config).items()}}
+        return {"fields": self.values(config)}
 
     def form_payload(self, config, context):
         """One row is the seed's {"field", "value"}; several are {"fields": {...}}. A value is read
