@@ -845,3 +845,37 @@ def test_big_canvas_pills_never_overlap(world):
     }
     assert len(drawn) == 30 and chips >= 6
     assert layout["height"] < 1000, "lanes are packed"
+
+
+def test_a_type_without_a_form_is_edited_as_json_in_the_builder(admin, flow):
+    from actions.steps.base import StepConfigError, StepResult, StepType, register, unregister
+
+    @register
+    class Formless(StepType):
+        type = "test_formless_action"
+        label = "Formless"
+
+        def validate(self, config, *, flow=None, organization=None, old=None):
+            if not isinstance(config.get("n"), int):
+                raise StepConfigError("n", "must be a whole number")
+            return {"n": config["n"]}
+
+        def execute(self, ctx, config):
+            return StepResult()
+
+    try:
+        admin.get(B)
+        modal = admin.get(f"{B}/actions/a{flow.finish.pk}/steps/new/test_formless_action", **HX).content.decode()
+        assert '<textarea name="config"' in modal
+        url = f"{B}/actions/a{flow.finish.pk}/steps/apply"
+        response = admin.post(url, {"type": "test_formless_action", "config": "{not json"}, **HX)
+        assert 'data-error-for="config"' in response.content.decode() and "not valid JSON" in text(response)
+        response = admin.post(url, {"type": "test_formless_action", "config": '{"n": "x"}'}, **HX)
+        assert 'data-error-for="config"' in response.content.decode() and "whole number" in text(response)
+        admin.post(url, {"type": "test_formless_action", "config": '{"n": 3}'}, **HX)
+        step = draft_of(flow)["actions"][1]["steps"][-1]
+        assert (step["type"], step["config"]) == ("test_formless_action", {"n": 3})
+        edit = admin.get(f"{B}/actions/a{flow.finish.pk}/steps/{step['key']}", **HX)
+        assert "&quot;n&quot;: 3" in edit.content.decode()
+    finally:
+        unregister(Formless)
