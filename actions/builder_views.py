@@ -17,8 +17,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from actions import builder, design, versions
-from actions.steps.base import JSON_FORM_TEMPLATE, StepConfigError, config_validate, get_step_type
+from actions import builder, design, step_forms, versions
+from actions.steps.base import StepConfigError, config_validate, get_step_type
 from flows.selectors import flow_member_get
 from flowsite.api import Forbidden, ServiceError
 from tasks.models import Task
@@ -207,23 +207,26 @@ def _modal_context(flow, draft, key: str, step_key: str | None, type_name: str) 
         raise Http404
     if "action" not in step_type.contexts:
         raise Http404
-    ctx = builder.form_context(flow=flow)
-    config = step["config"] if step is not None and step["type"] == step_type.type else {}
-    config = step_type.public_config(config) if config else config
+    if step is not None and step["type"] == step_type.type:
+        state = step_forms.config_state(step_type.type, step_type.public_config(step["config"]))
+    else:
+        state = step_forms.default_state(step_type.type)
+    options = step_forms.flow_options(flow=flow)
     modal = {
         "action": action,
         "step": step,
         "index": action["steps"].index(step) + 1 if step else len(action["steps"]) + 1,
         "type": step_type,
-        "form": step_type.form_initial(config, ctx),
-        "template": step_type.form_template or JSON_FORM_TEMPLATE,
+        # The type's one partial, its inputs named "config.<key>" (the workflow editor names them by
+        # the action's path).
+        "form": step_forms.form_view(step_type.type, state, prefix=step_forms.PREFIX, options=options),
     }
     if step_type.tryable:
         fields = field_list(flow=flow)
         modal["samples"] = [
             (t.pk, builder.task_label(t, fields)) for t in builder.sample_tasks(flow=flow, action=action)
         ]
-    return {"modal": modal, **ctx}
+    return {"modal": modal}
 
 
 def _modal(request, flow, draft, key, step_key, type_name):
@@ -253,7 +256,7 @@ def builder_step_edit(request, flow, key, step_key):
 
 
 def _parse_step(request, flow, draft, key):
-    """The posted step form as a config, plus which input each config field came from."""
+    """The posted step form as a config (read by the code the workflow editor reads its forms with)."""
     step_key = request.POST.get("step_key") or None
     type_name = request.POST.get("type", "")
     action = builder.draft_action(draft.data, key)
@@ -263,12 +266,15 @@ def _parse_step(request, flow, draft, key):
         step_type = get_step_type(type_name)
     except StepConfigError:
         raise Http404
-    config, inputs = step_type.form_parse(request.POST, builder.form_context(flow=flow))
-    return action, step_key, type_name, config, inputs
+    field_types = {f.name: f.type for f in field_list(flow=flow)}
+    config = step_forms.read_step_form(step_type.type, request.POST, context={"field_types": field_types})
+    return action, step_key, type_name, config
 
 
-def _errors_answer(request, flow, exc: StepConfigError, inputs: dict, status: int = 200) -> HttpResponse:
-    errors = [{"label": builder.field_label(exc.field), "message": exc.message, "input": inputs.get(exc.field, "")}]
+def _errors_answer(request, flow, exc: StepConfigError, status: int = 200) -> HttpResponse:
+    # The input the error belongs to, by its name as posted (rows keep their posted index).
+    input_name = step_forms.step_inputs(request.POST.get("type", ""), request.POST)(exc.field)
+    errors = [{"label": builder.field_label(exc.field), "message": exc.message, "input": input_name}]
     context = {"flow": flow, "step_errors": errors, "oob": True}
     response = HttpResponse(render_to_string(f"{PAGE}#step_errors", context, request=request), status=status)
     return response
@@ -279,15 +285,14 @@ def _errors_answer(request, flow, exc: StepConfigError, inputs: dict, status: in
 def builder_step_apply(request, flow, key):
     with transaction.atomic():
         draft = builder.draft_lock(flow=flow, user=request.user)
-        inputs: dict = {}
         try:
-            action, step_key, type_name, config, inputs = _parse_step(request, flow, draft, key)
+            action, step_key, type_name, config = _parse_step(request, flow, draft, key)
             builder.draft_step_apply(draft, key, flow=flow, step_key=step_key, type_name=type_name, config=config)
         except StepConfigError as exc:
             if not request.htmx:
                 messages.error(request, f"{builder.field_label(exc.field)}: {exc.message}")
                 return _back(flow, draft)
-            return _errors_answer(request, flow, exc, inputs)
+            return _errors_answer(request, flow, exc)
     if not request.htmx:
         return _back(flow, draft)
     # The emptied modal slot closes the dialog; the swap happens after the request settles, so the
@@ -328,9 +333,8 @@ def builder_step_delete(request, flow, key, step_key):
 def builder_test_request(request, flow, key):
     """Try the API Call in the modal (not yet applied) against a sample task."""
     draft = builder.draft_get(flow=flow, user=request.user)
-    inputs: dict = {}
     try:
-        action, step_key, type_name, config, inputs = _parse_step(request, flow, draft, key)
+        action, step_key, type_name, config = _parse_step(request, flow, draft, key)
         step_type = get_step_type(type_name)
         if not step_type.tryable:
             raise Http404
@@ -340,7 +344,7 @@ def builder_test_request(request, flow, key):
             old = step["config"] if step["type"] == step_type.type else None
         config = config_validate(step_type, config, flow=flow, old=old)
     except StepConfigError as exc:
-        return _errors_answer(request, flow, exc, inputs)
+        return _errors_answer(request, flow, exc)
     outcome = builder.send_test_request(
         flow=flow,
         actor=request.user,

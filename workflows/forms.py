@@ -12,18 +12,19 @@ Three shapes, one module:
 * the *payload* is the API's camelCase dict that workflow_create / workflow_update validate;
 * the *view* is the state annotated for the template: each node's path, choices and errors.
 
-A name may end with ":bool" (hidden "0" plus a checkbox "1") or ":list" (a multiple select).
+An action's config is one step type's form (actions.step_forms, shared with the Flow Builder):
+its partial's inputs are named with the action's path as their prefix.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from actions.steps.base import EditorForm, StepConfigError, get_step_type, step_types
-from flows.models import Flow, Organization
-from flowsite import jsonsafe
+from actions import step_forms
+from actions.step_forms import FormOptions, form_of, listify, text
+from actions.steps.base import StepConfigError, get_step_type, step_types
+from flows.models import Flow, Organization, Stage
 from workflows.conditions import LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS
 from workflows.modules import module_flow
 from workflows.selectors import workflow_field_types
@@ -31,68 +32,16 @@ from workflows.triggers import TRIGGERS
 
 ROOTS = {"name", "description", "triggerModule", "triggerType", "flowId", "isActive", "triggerFilters", "actions"}
 BUILTIN_FIELDS = ("Stage", "Assigned To", "Tags")
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-MAX_INDEX = 500  # a posted index beyond this is not from our form
-MAX_TOKENS = 80
-
-ALGORITHMS = (("round_robin", "Round robin"), ("least_loaded", "Least loaded"))
 WAIT_UNITS = ("seconds", "minutes", "hours", "days")
-METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
 OPERATOR_LABELS = {op: op.replace("_", " ") for op in OPERATORS}
 
 
 # --- form -> state ---------------------------------------------------------------------------------
 
 
-def _tokens(path: str) -> list[str | int] | None:
-    tokens: list[str | int] = []
-    pos = 0
-    for match in _TOKEN.finditer(path):
-        if match.start() != pos and path[pos : match.start()] != ".":
-            return None
-        pos = match.end()
-        name, index = match.groups()
-        if index is not None:
-            if int(index) > MAX_INDEX:
-                return None
-            tokens.append(int(index))
-        else:
-            tokens.append(name)
-    return tokens if tokens and pos == len(path) else None
-
-
-def _listify(node: Any) -> Any:
-    if isinstance(node, dict):
-        if node and all(isinstance(key, int) for key in node):
-            return [_listify(node[key]) for key in sorted(node)]
-        return {key: _listify(value) for key, value in node.items() if not isinstance(key, int)}
-    return node
-
-
 def state_from_post(post) -> dict:
     """The editor state from the posted form (a QueryDict)."""
-    tree: dict = {}
-    for key in post:
-        path, _, marker = key.partition(":")
-        tokens = _tokens(path)
-        # Deeper than any editor can nest (5 groups in 5 branches): not from our form, and it
-        # must not make the recursion below run out of stack.
-        if not tokens or tokens[0] not in ROOTS or len(tokens) > MAX_TOKENS:
-            continue
-        if marker == "bool":
-            value: Any = "1" in post.getlist(key)
-        elif marker == "list":
-            value = [int(v) if v.isdigit() else v for v in post.getlist(key) if v]
-        else:
-            value = post.get(key, "")
-        node = tree
-        for token in tokens[:-1]:
-            child = node.get(token)
-            if not isinstance(child, dict):
-                child = node[token] = {}
-            node = child
-        node[tokens[-1]] = value
-    return normalize_state(_listify(tree))
+    return normalize_state(listify(step_forms.tree_from_post(post, ROOTS)))
 
 
 def new_condition() -> dict:
@@ -115,65 +64,49 @@ def _group_state(group: Any) -> dict:
         else:
             conditions.append(
                 {
-                    "field": _text(item.get("field")),
-                    "operator": _text(item.get("operator")) or "equals",
-                    "value": _text(item.get("value")),
+                    "field": text(item.get("field")),
+                    "operator": text(item.get("operator")) or "equals",
+                    "value": text(item.get("value")),
                 }
             )
     logic = str(group.get("logic") or "AND").upper()
     return {"logic": logic, "conditions": conditions}
 
 
-def _rows(value: Any, keys: tuple[str, ...]) -> list[dict]:
-    rows = []
-    for row in value if isinstance(value, list) else []:
-        if isinstance(row, dict):
-            row = {key: row.get(key, False if key == "secret" else "") for key in keys}
-            if any(row[key] for key in keys if key not in ("secret", "id")):
-                rows.append(row)
-    return rows
-
-
-def editor_form(action_type: str) -> EditorForm | None:
-    """The type's workflow editor form, or None (an unknown type, or one edited as JSON)."""
-    try:
-        return get_step_type(action_type).editor_form
-    except StepConfigError:
-        return None
-
-
 def _action_state(item: Any) -> dict:
     item = item if isinstance(item, dict) else {}
-    action_type = _text(item.get("actionType"))
-    config = item.get("config")
-    form = editor_form(action_type)
-    if form is None:
-        config = config if isinstance(config, str) else "{}"
-    else:
-        # A type with a form posted as anything but its inputs (a forged post) starts empty.
-        config = dict(config) if isinstance(config, dict) else {}
-        for key in form.rows:
-            config[key] = _rows(config.get(key), ("name", "value"))
-        for key in form.headers:
-            config[key] = _rows(config.get(key), ("id", "name", "value", "secret"))
-        if form.nested:
-            config.update(_group_state(config))
-            for label in ("then", "else"):
-                config[label] = [_action_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
+    action_type = text(item.get("actionType"))
+    config = step_forms.posted_state(action_type, item.get("config"), nested=_posted_branch)
     state = {"actionType": action_type, "config": config}
     if item.get("id"):
         state["id"] = str(item["id"])
     return state
 
 
+def _posted_branch(config: dict) -> None:
+    config.update(_group_state(config))
+    for label in ("then", "else"):
+        config[label] = [_action_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
+
+
+def _stored_branch(config: dict) -> None:
+    config.update(_group_state(config))
+    for label in ("then", "else"):
+        config[label] = [_nested_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
+
+
+def _new_branch(config: dict) -> None:
+    config.update({"logic": "AND", "conditions": [new_condition()], "then": [], "else": []})
+
+
 def normalize_state(tree: dict) -> dict:
     """Fill what an empty part of the form leaves out (no conditions, no actions, no rows)."""
     return {
-        "name": _text(tree.get("name")),
-        "description": _text(tree.get("description")),
-        "triggerModule": _text(tree.get("triggerModule")),
-        "triggerType": _text(tree.get("triggerType")),
-        "flowId": _text(tree.get("flowId")),
+        "name": text(tree.get("name")),
+        "description": text(tree.get("description")),
+        "triggerModule": text(tree.get("triggerModule")),
+        "triggerType": text(tree.get("triggerType")),
+        "flowId": text(tree.get("flowId")),
         "isActive": tree.get("isActive") is True,
         "triggerFilters": _group_state(tree.get("triggerFilters")),
         "actions": [_action_state(item) for item in tree.get("actions") or [] if isinstance(item, dict)],
@@ -183,45 +116,8 @@ def normalize_state(tree: dict) -> dict:
 # --- API object -> state ---------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(_text(item) for item in value)
-    if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)
-
-
 def _config_state(action_type: str, config: dict) -> dict | str:
-    form = editor_form(action_type)
-    if form is None:
-        return json.dumps(config, indent=2)
-    config = get_step_type(action_type).editor_state(dict(config or {}))
-    for key in form.rows:
-        config[key] = [{"name": name, "value": _text(value)} for name, value in (config.get(key) or {}).items()]
-    for key in form.text + form.numbers:
-        config[key] = _text(config.get(key))
-    for key in form.json:
-        value = config.get(key)
-        config[key] = "" if value is None else json.dumps(value, indent=2)
-    for key in form.headers:
-        config[key] = [
-            {
-                "id": h.get("id", ""),
-                "name": h.get("name", ""),
-                "value": h.get("value", ""),
-                "secret": bool(h.get("secret")),
-            }
-            for h in config.get(key) or []
-        ]
-    if form.nested:
-        config.update(_group_state(config))
-        for label in ("then", "else"):
-            config[label] = [_nested_state(sub) for sub in config.get(label) or [] if isinstance(sub, dict)]
-    return config
+    return step_forms.config_state(action_type, config, nested=_stored_branch)
 
 
 def _nested_state(item: dict) -> dict:
@@ -240,7 +136,7 @@ def state_from_workflow(data: dict) -> dict:
         "description": data["description"],
         "triggerModule": data["triggerModule"],
         "triggerType": data["triggerType"],
-        "flowId": _text(data.get("flowId")),
+        "flowId": text(data.get("flowId")),
         "isActive": data["isActive"],
         "triggerFilters": _group_state(data.get("triggerFilters")),
         "actions": [
@@ -286,58 +182,14 @@ def _filter_payload(group: dict) -> dict:
     return {"logic": group["logic"], "conditions": conditions}
 
 
-def _row_object(rows: list[dict]) -> dict:
-    return {row["name"].strip(): row["value"] for row in rows if row["name"].strip()}
-
-
 def _config_payload(action_type: str, config: Any, path: str, errors: dict) -> Any:
-    if isinstance(config, str):
-        try:
-            return jsonsafe.loads(config or "{}")
-        except jsonsafe.UnsafeJSON as exc:
-            errors[f"{path}.config"] = [f"is not accepted: {exc}"]
-            return {}
-        except ValueError as exc:
-            errors[f"{path}.config"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
-            return {}
-    form = editor_form(action_type)
-    if form is None:
-        return {}
-    out = dict(config)
-    for key in form.rows:
-        out[key] = _row_object(out.get(key) or [])
-    for key in form.headers:
-        # Each row keeps its stable id: a masked secret is matched to its stored row by it.
-        out[key] = [
-            {
-                **({"id": h["id"]} if h.get("id") else {}),
-                "name": h["name"].strip(),
-                "value": h["value"],
-                "secret": bool(h["secret"]),
-            }
-            for h in out.get(key) or []
-        ]
-    for key in form.json:
-        text = (out.pop(key, "") or "").strip()
-        if text:
-            try:
-                out[key] = jsonsafe.loads(text)
-            except jsonsafe.UnsafeJSON as exc:
-                errors[f"{path}.config.{key}"] = [f"is not accepted: {exc}"]
-            except ValueError as exc:
-                errors[f"{path}.config.{key}"] = [f"is not valid JSON ({exc.msg}, line {exc.lineno})"]
-    for key in form.numbers:
-        number = str(out.pop(key, "") or "").strip()
-        if number:
-            out[key] = int(number) if number.lstrip("-").isdigit() else number
-    if form.nested:
-        out.update(_filter_payload(out))
-        for label in ("then", "else"):
-            out[label] = _actions_payload(out.get(label) or [], f"{path}.config.{label}", errors, top=False)
-    for key in form.optional:
-        if key in out and not str(out[key]).strip():
-            del out[key]
-    return get_step_type(action_type).editor_payload(out)
+    return step_forms.config_payload(action_type, config, f"{path}.config", errors, nested=_branch_payload)
+
+
+def _branch_payload(config: dict, where: str, errors: dict) -> None:
+    config.update(_filter_payload(config))
+    for label in ("then", "else"):
+        config[label] = _actions_payload(config.get(label) or [], f"{where}.{label}", errors, top=False)
 
 
 def _actions_payload(actions: list[dict], path: str, errors: dict, *, top: bool) -> list[dict]:
@@ -381,7 +233,7 @@ def action_to_try(state: dict, path: str, stored: dict[str, dict]) -> tuple[str,
         return "", {}, None, {path: ["There is no action here to try."]}
     errors: dict[str, list[str]] = {}
     config = _config_payload(action["actionType"], action["config"], path, errors)
-    tokens = _tokens(path) or []
+    tokens = step_forms.tokens(path) or []
     old: Any = None
     if len(tokens) >= 2 and tokens[0] == "actions" and isinstance(tokens[1], int):
         # Walk the state and the stored config side by side; a nested action is found in the stored
@@ -411,7 +263,7 @@ def action_to_try(state: dict, path: str, stored: dict[str, dict]) -> tuple[str,
 
 
 def _locate(state: dict, path: str) -> Any:
-    tokens = _tokens(path)
+    tokens = step_forms.tokens(path)
     if not tokens:
         return None
     node: Any = state
@@ -435,15 +287,7 @@ def _parent(state: dict, path: str) -> tuple[list | None, int]:
 
 
 def default_config(action_type: str) -> dict | str:
-    form = editor_form(action_type)
-    if form is None:
-        return "{}"
-    config = json.loads(json.dumps(form.defaults))  # a copy the state may change
-    for key in form.rows + form.headers:
-        config[key] = []
-    if form.nested:
-        config.update({"logic": "AND", "conditions": [new_condition()], "then": [], "else": []})
-    return config
+    return step_forms.default_state(action_type, nested=_new_branch)
 
 
 def moved_to(op: str) -> str:
@@ -476,12 +320,6 @@ def apply_op(state: dict, op: str, post) -> str:
         except StepConfigError:
             return part
         target.append({"actionType": action_type, "config": default_config(action_type)})
-    elif name == "add_row" and isinstance(target, list):
-        target.append(
-            {"id": "", "name": "", "value": "", "secret": False}
-            if path.endswith("headers")
-            else {"name": "", "value": ""}
-        )
     elif name in ("remove", "up", "down"):
         container, index = _parent(state, path)
         if container is not None:
@@ -573,12 +411,24 @@ class EditorView:
         )
         flow = next((f for f in self.flows if str(f.pk) == state["flowId"]), None)
         self.flow = flow
-        names = list(workflow_field_types(organization=organization, module=module, flow=flow))
-        self.field_names = list(dict.fromkeys([*names, *BUILTIN_FIELDS]))
-        self.people = list(organization.members.order_by("first_name", "email"))
-        self.types = sorted(step_types(context="workflow"), key=lambda t: (t.editor_form is None, t.label))
+        field_types = workflow_field_types(organization=organization, module=module, flow=flow)
+        self.field_names = list(dict.fromkeys([*field_types, *BUILTIN_FIELDS]))
+        self.types = sorted(step_types(context="workflow"), key=lambda t: (t.form is None, t.label))
         self.labels = {t.type: t.label for t in self.types}
         self._targets: dict[str, dict] = {}
+        # What the step forms offer: the stages of the flow (or of the module's flows), its fields,
+        # the organization's people, and the flow a create_* action writes to.
+        stages = Stage.objects.filter(flow__in=[flow] if flow else self.flows).order_by("flow_id", "position")
+        self.options = FormOptions(
+            stages=list(dict.fromkeys(stages.values_list("name", flat=True))),
+            fields=list(field_types),
+            people=[
+                {"id": user.pk, "label": user.get_full_name() or user.email, "email": user.email}
+                for user in organization.members.order_by("first_name", "email")
+            ],
+            target=self.target,
+            field_types=field_types,
+        )
 
     @staticmethod
     def tryable(action_type: str) -> bool:
@@ -626,14 +476,13 @@ class EditorView:
             item_path = f"{path}[{index}]"
             action_type = action["actionType"]
             config = action["config"]
-            form = editor_form(action_type) if isinstance(config, dict) else None
+            form = form_of(action_type) if isinstance(config, dict) else None
             node: dict[str, Any] = {
                 "path": item_path,
                 "id": action.get("id", ""),
                 "type": action_type,
                 "label": self.labels.get(action_type, action_type),
                 "config": config,
-                "form": f"workflows/editor.html#{form.partial if form else 'config_json'}",
                 "index": index,
                 "number": index + 1,
                 "first": index == 0,
@@ -645,38 +494,16 @@ class EditorView:
             if item_path == self.focus_path:
                 # Keep focus on the moved item's button; at either end only the other one works.
                 node["focus"] = "down" if node["first"] else "up" if node["last"] else self.focus_op
-            if form is None:
-                nodes.append(node)
-                continue
-            if form.nested:
+            # The type's one partial (the Flow Builder's too), its inputs named by the action's path.
+            node["form"] = step_forms.form_view(
+                action_type, config, prefix=f"{item_path}.config.", options=self.options, errors=node["e"]
+            )
+            for row in node["form"].get("headers", []):
+                self.errors.own(row["path"], row, "row")
+            if form is not None and form.nested:
                 node["group"] = self.group(config, f"{item_path}.config", owner=node)
                 node["then"] = self.actions(config["then"], f"{item_path}.config.then")
                 node["else"] = self.actions(config["else"], f"{item_path}.config.else")
-            for key in form.rows:
-                rows = config[key] or [{"name": "", "value": ""}]
-                node["rows"] = [{"path": f"{item_path}.config.{key}[{i}]", **row} for i, row in enumerate(rows)]
-            for key in form.headers:
-                rows = config[key] or [{"id": "", "name": "", "value": "", "secret": False}]
-                node["headers"] = []
-                for i, row in enumerate(rows):
-                    row_node = {"path": f"{item_path}.config.{key}[{i}]", **row}
-                    self.errors.own(row_node["path"], row_node, "row")
-                    node["headers"].append(row_node)
-            if form.people:
-                chosen = {str(p).lower() for p in config.get("userIds") or []}
-                assign_to = str(config.get("assignTo") or "").lower()
-                node["people"] = [
-                    {
-                        "id": user.pk,
-                        "label": user.get_full_name() or user.email,
-                        "email": user.email,
-                        "selected": str(user.pk) in chosen or user.email.lower() in chosen,
-                        "assigned": assign_to in (str(user.pk), user.email.lower()),
-                    }
-                    for user in self.people
-                ]
-            if form.target_module:
-                node["target"] = self.target(form.target_module)
             nodes.append(node)
         return nodes
 
@@ -702,7 +529,5 @@ class EditorView:
             "filters": filters,
             "actions": actions,
             "action_types": self.types,
-            "algorithms": ALGORITHMS,
             "wait_units": WAIT_UNITS,
-            "methods": METHODS,
         }

@@ -29,7 +29,6 @@ from actions.builder.draft import (
 from actions.builder.forms import (
     action_step_types,
     field_label,
-    form_context,
     step_label,
     step_public_config,
     step_summary,
@@ -58,7 +57,6 @@ __all__ = [
     "draft_step_delete",
     "draft_step_move",
     "field_label",
-    "form_context",
     "require_editor",
     "sample_tasks",
     "send_test_request",

@@ -15,7 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from actions.steps import http
-from actions.steps.base import StepConfigError, StepContext, StepFailed, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    StepConfigError,
+    StepContext,
+    StepFailed,
+    StepForm,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 from flowsite import jsonsafe
 from tasks.models import Task
 from tasks.services import task_update
@@ -35,14 +44,8 @@ class ApiCall(StepType):
     contexts = ("action",)
     description = "Call your API with the task; a 2xx answer may update the task."
     Config = http.CallConfig
-    form_template = "actions/builder_steps/api_call.html"
+    form = StepForm("steps/api_call.html", headers=("headers",), defaults={"url": "", "method": "POST"})
     tryable = True
-
-    def form_initial(self, config, options):
-        return http.form_initial(config)
-
-    def form_parse(self, post, options):
-        return http.form_parse(post)
 
     @staticmethod
     def trial_payload(*, action_name: str, user, task_json: dict) -> dict:
@@ -60,10 +63,12 @@ class ApiCall(StepType):
 
     def validate(self, config, *, flow=None, organization=None, old: dict | None = None):
         only_keys(config, {"url", "method", "headers"})
+        url = http.clean_url(config)
+        old = old or {}
         return {
-            "url": http.clean_url(config),
+            "url": url,
             "method": http.clean_method(config),
-            "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
+            "headers": http.clean_headers(config.get("headers"), old.get("headers"), url=url, old_url=old.get("url")),
         }
 
     def summary(self, config):

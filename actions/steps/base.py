@@ -5,8 +5,6 @@ editors, the API and the engine read what the registry holds."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,15 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rest_framework import serializers
 
-from flowsite import jsonsafe
 from tasks.services import flow_fields, task_to_json
 
 if TYPE_CHECKING:
     from actions.models import Run
     from flows.models import Flow, User
     from tasks.models import Task
-
-JSON_FORM_TEMPLATE = "actions/builder_steps/json.html"
 
 # Filled once per process as the apps load (actions.apps, workflows.apps), only read after that.
 REGISTRY: dict[str, type[StepType]] = {}
@@ -160,37 +155,40 @@ class HeaderSerializer(serializers.Serializer):
 
 
 @dataclass(frozen=True)
-class EditorForm:
-    """How the workflow editor, which posts its whole state back, shows a type's config: the
-    partial of templates/workflows/editor.html and which config keys are edited how. The editor
-    reads only this, so it names no step type."""
+class StepForm:
+    """A step type's one form, for both editors (actions.step_forms reads and renders it): its
+    partial under templates/steps/, whose inputs are named by the prefix the editor hands it plus
+    the config key, and which config keys are edited how. The editors read only this, so they name
+    no step type."""
 
     partial: str
     # Keys holding {name: value} objects, edited as name/value rows.
     rows: tuple[str, ...] = ()
-    # Keys holding header rows (name, value, secret; a secret shown masked).
+    # Keys holding header rows (id, name, value, secret; a secret shown masked).
     headers: tuple[str, ...] = ()
     # Keys edited as one line of text (a list as comma-separated items).
     text: tuple[str, ...] = ()
     # Keys edited as JSON text; empty leaves the key out.
     json: tuple[str, ...] = ()
-    # Keys typed as whole numbers; empty leaves the key out.
+    # Keys typed as numbers; empty leaves the key out.
     numbers: tuple[str, ...] = ()
     # Keys left out of the config when empty.
     optional: tuple[str, ...] = ()
-    # The partial offers the organization's people.
+    # Config keys whose errors belong to another key's input ({"performer": "email"}).
+    inputs: dict = field(default_factory=dict)
+    # The partial offers people.
     people: bool = False
-    # The flow module the step writes to (its stages and fields are suggested).
+    # The flow module the step writes to (its stages and fields are offered).
     target_module: str | None = None
     # Conditions and then/else actions (a branch).
     nested: bool = False
-    # A new action's config.
+    # A new step's config.
     defaults: dict = field(default_factory=dict)
 
 
 class StepType:
     """Base of every step type. Subclasses set `type`, `label`, `Config` (their config serializer),
-    `form_template`, and override validate/execute/summary."""
+    `form` (its StepForm; None: a JSON editor), and override validate/execute/summary."""
 
     type: ClassVar[str]
     label: ClassVar[str]
@@ -199,12 +197,10 @@ class StepType:
     # The config's shape (declared fields); register() derives `config_serializer` from it.
     Config: ClassVar[type[StepConfigSerializer]] = StepConfigSerializer
     config_serializer: ClassVar[type[StepConfigSerializer]]
-    # The type's form partial; a type without one is edited as JSON (JSON_FORM_TEMPLATE).
-    form_template: ClassVar[str | None] = None
+    # The type's one form, for both editors; None: a JSON editor.
+    form: ClassVar[StepForm | None] = None
     # Whether the editor offers "Send test request" (the type calls out: see trial_payload).
     tryable: ClassVar[bool] = False
-    # The workflow editor's form; None: a JSON editor.
-    editor_form: ClassVar[EditorForm | None] = None
     # Where the type may be used: actions performed by people, workflows, or both.
     contexts: ClassVar[tuple[str, ...]] = ("action", "workflow")
     # Whether the step needs a task to act on.
@@ -221,30 +217,13 @@ class StepType:
             raise StepConfigError("config", "must be an object")
         return config
 
-    def form_initial(self, config: dict[str, Any], options: dict) -> dict:
-        """What the form partial shows for a (public) config. `options`: the flow's stages,
-        members and fields (actions.builder.form_context)."""
-        return {"config": json.dumps(config, indent=2, ensure_ascii=False)}
-
-    def form_parse(self, post, options: dict) -> tuple[dict, dict]:
-        """The posted form read back: (config, {config key: the input it came from}), so an error
-        of the config serializer points at its input."""
-        try:
-            config = jsonsafe.loads(post.get("config") or "{}")
-        except jsonsafe.UnsafeJSON as exc:
-            raise StepConfigError("config", f"is not accepted: {exc}")
-        except ValueError as exc:
-            raise StepConfigError("config", f"is not valid JSON ({exc.msg})")
-        if not isinstance(config, dict):
-            raise StepConfigError("config", "must be a JSON object")
-        return config, {"config": "config"}
-
-    def editor_state(self, config: dict[str, Any]) -> dict[str, Any]:
-        """The config in the shape the workflow editor's form reads (before EditorForm's keys)."""
+    def form_state(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The config in the shape the type's form edits (before StepForm's keys are turned to text)."""
         return dict(config)
 
-    def editor_payload(self, config: dict[str, Any]) -> dict[str, Any]:
-        """The form's config back in the type's own shape (after EditorForm's keys)."""
+    def form_payload(self, config: dict[str, Any], context: dict) -> dict[str, Any]:
+        """The form's config back in the type's own shape (after StepForm's keys are read).
+        `context`: "field_types" ({field name: type}) when the editor knows the flow's fields."""
         return config
 
     def trial_request(self, config: dict[str, Any], *, task, task_json: dict, user, name: str, **context) -> dict:
@@ -379,12 +358,6 @@ def require_str(config: dict, key: str, *, max_length: int = 1000, required: boo
     if len(value) > max_length:
         raise StepConfigError(key, f"must be at most {max_length} characters")
     return value
-
-
-def form_rows(post, prefix: str, names: tuple[str, ...]) -> list[tuple[str, dict]]:
-    """Rows posted as <prefix>-<n>-<name>, in order of n; rows added by the page get fresh n."""
-    numbers = sorted({int(m.group(1)) for k in post for m in [re.match(rf"^{prefix}-(\d+)-", k)] if m})
-    return [(str(n), {name: post.get(f"{prefix}-{n}-{name}", "") for name in names}) for n in numbers]
 
 
 def only_keys(config: Any, allowed: set[str]) -> dict:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
-from actions.steps.base import HeaderSerializer, StepConfigError, StepConfigSerializer, StepFailed, form_rows
+from actions.steps.base import HeaderSerializer, StepConfigError, StepConfigSerializer, StepFailed
 from actions.steps.signing import sign
 from flowsite.outbound import (
     OutboundError,
@@ -73,11 +73,32 @@ def clean_method(config: dict, default: str = "POST") -> str:
     return method.upper()
 
 
-def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
+def origin(url: Any) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the port filled in for http and https; None if unreadable."""
+    try:
+        parts = urlsplit(str(url or ""))
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not scheme or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def clean_headers(
+    value: Any, old: list[dict] | None = None, *, url: str | None = None, old_url: str | None = None
+) -> list[dict]:
     """Headers as [{"id", "name", "value", "secret"}]; a dict {name: value} is accepted too.
     A value equal to the mask keeps the stored value of the row it stands for: the stored row with
     the same id when the row carries one (both editors and API clients that send ids back), else,
-    for a row without an id, the stored row of the same name. Never the row at the same place."""
+    for a row without an id, the stored row of the same name. Never the row at the same place.
+
+    A stored secret is kept only while the request goes to the origin (scheme, host, port) it was
+    stored for (`old_url`): someone who may edit the step but never saw the secret must not be able
+    to send it to a host of their choosing by changing the URL and leaving the mask. A new origin
+    needs the secret typed again. (Both editors and the APIs validate through here.)"""
+    same_origin = url is None or (origin(url) is not None and origin(url) == origin(old_url))
     if value is None:
         return []
     if isinstance(value, dict):
@@ -116,6 +137,8 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
             stored = previous_by_id.get(row_id) if row_id else previous_by_name.get(name.lower())
             if stored is None:
                 raise StepConfigError(f"headers[{index}].value", "enter the secret value")
+            if stored.get("secret") and not same_origin:
+                raise StepConfigError(f"headers[{index}].value", "re-enter the secret to send it to a new host")
             header_value = stored["value"]
         if not is_encrypted(header_value):
             try:
@@ -129,48 +152,6 @@ def clean_headers(value: Any, old: list[dict] | None = None) -> list[dict]:
         seen_ids.add(row_id)
         cleaned.append({"id": row_id, "name": name, "value": header_value, "secret": secret})
     return cleaned
-
-
-def form_initial(config: dict) -> dict:
-    """A call's form: URL, method, header rows (a stored secret shown masked)."""
-    headers = [
-        {
-            "row": index,
-            "id": h.get("id", ""),
-            "name": h["name"],
-            "value": SECRET_MASK if h.get("secret") else h["value"],
-            "secret": bool(h.get("secret")),
-        }
-        for index, h in enumerate(config.get("headers") or [])
-    ]
-    return {
-        "url": config.get("url", ""),
-        "method": config.get("method", "POST"),
-        "headers": headers,
-        "methods": METHODS,
-    }
-
-
-def form_parse(post) -> tuple[dict, dict]:
-    headers, inputs = [], {"url": "url", "method": "method"}
-    for row, values in form_rows(post, "headers", ("id", "name", "value", "secret")):
-        name, value = values["name"].strip(), values["value"]
-        if not name and not value:
-            continue
-        index = len(headers)
-        # A masked value stands for the stored secret, which stays a secret.
-        secret = bool(values["secret"]) or value == SECRET_MASK
-        header = {"name": name, "value": value, "secret": secret}
-        if values["id"]:
-            # The row's stable id: its masked secret is matched by it, never by name or place.
-            header["id"] = values["id"]
-        headers.append(header)
-        inputs[f"headers[{index}].name"] = f"headers-{row}-name"
-        inputs[f"headers[{index}].value"] = f"headers-{row}-value"
-        inputs[f"headers[{index}]"] = f"headers-{row}-value"
-        inputs[f"headers[{index}].id"] = f"headers-{row}-value"
-    config = {"url": post.get("url", "").strip(), "method": post.get("method", "POST"), "headers": headers}
-    return config, inputs
 
 
 def public_headers(headers: list[dict]) -> list[dict]:

@@ -15,6 +15,7 @@ from actions.steps.base import (
     StepConfigSerializer,
     StepContext,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -70,7 +71,7 @@ class MoveToStage(StepType):
     label = "Move to stage"
     description = "Move the task to a stage."
     Config = MoveToStageConfig
-    form_template = "actions/builder_steps/move_to_stage.html"
+    form = StepForm("steps/move_to_stage.html")
 
     def target_stage(self, config):
         return str(config.get("stage", "")).strip() or None
@@ -78,12 +79,6 @@ class MoveToStage(StepType):
     @classmethod
     def for_stage(cls, stage_name):
         return {"stage": stage_name}
-
-    def form_initial(self, config, options):
-        return {"stage": config.get("stage", "")}
-
-    def form_parse(self, post, options):
-        return {"stage": post.get("stage", "")}, {"stage": "stage"}
 
     def summary(self, config):
         return f"Move to {config.get('stage')}"
@@ -117,15 +112,15 @@ class AssignTo(StepType):
     label = "Assign to"
     description = "Assign the task to a person (or to whoever performs the action), or unassign it."
     Config = AssignToConfig
-    form_template = "actions/builder_steps/assign_to.html"
+    # One choice: a person's email, whoever performs the action, or nobody.
+    form = StepForm("steps/assign_to.html", people=True, inputs={"performer": "email"})
 
-    def form_initial(self, config, options):
-        return {"assignee": PERFORMER if config.get("performer") else (config.get("email") or "")}
+    def form_state(self, config):
+        return {"email": PERFORMER if config.get("performer") else (config.get("email") or "")}
 
-    def form_parse(self, post, options):
-        value = post.get("assignee", "")
-        config = {"performer": True} if value == PERFORMER else {"email": value or None}
-        return config, {"email": "assignee", "performer": "assignee"}
+    def form_payload(self, config, context):
+        value = str(config.get("email") or "")
+        return {"performer": True} if value == PERFORMER else {"email": value or None}
 
     def summary(self, config):
         if config.get("performer"):
@@ -169,13 +164,10 @@ class DeleteTask(StepType):
     type = "delete_task"
     label = "Delete task"
     description = "Delete the task; later steps do not run."
-    form_template = "actions/builder_steps/delete_task.html"
+    form = StepForm("steps/delete_task.html")
 
-    def form_initial(self, config, options):
+    def form_payload(self, config, context):
         return {}
-
-    def form_parse(self, post, options):
-        return {}, {}
 
     def summary(self, config):
         return "Delete the task"
@@ -203,18 +195,7 @@ class ScheduleStageChange(StepType):
     label = "Schedule stage change"
     description = "Move the task to a stage after a number of days (durable across restarts)."
     Config = ScheduleStageChangeConfig
-    form_template = "actions/builder_steps/schedule_stage_change.html"
-
-    def form_initial(self, config, options):
-        return {"stage": config.get("stage", ""), "days": config.get("days", 1)}
-
-    def form_parse(self, post, options):
-        raw = post.get("days", "").strip()
-        try:
-            days = float(raw) if "." in raw else int(raw)
-        except ValueError:
-            days = raw
-        return {"stage": post.get("stage", ""), "days": days}, {"stage": "stage", "days": "days"}
+    form = StepForm("steps/schedule_stage_change.html", numbers=("days",), defaults={"stage": "", "days": 1})
 
     def summary(self, config):
         days = config.get("days")

@@ -1,5 +1,5 @@
-/* Flow Builder behaviour the server cannot do: open and close the step modal, add and remove
-   form rows, drag from a stage's handle onto another stage (a new action), drag steps to
+/* Flow Builder behaviour the server cannot do: open and close the step modal (its form rows are
+   added and removed by app.js, as in the workflow editor), drag from a stage's handle onto another stage (a new action), drag steps to
    reorder them, zoom the canvas, and warn before leaving with unsaved changes. Everything that
    changes the design is an htmx request; the server answers with the fragments to swap. */
 (function () {
@@ -76,30 +76,6 @@
     if (target.closest("[data-close-modal]")) {
       event.preventDefault();
       closeModal();
-      return;
-    }
-    var add = target.closest("[data-add-row]");
-    if (add) {
-      var name = add.getAttribute("data-add-row");
-      var scope = add.closest("form") || document;
-      var template = scope.querySelector('template[data-row-template="' + name + '"]');
-      var body = scope.querySelector('[data-rows="' + name + '"]');
-      if (template && body) {
-        var index = parseInt(body.getAttribute("data-next-index") || "0", 10) + 1;
-        body.setAttribute("data-next-index", String(index));
-        var holder = document.createElement("tbody");
-        holder.innerHTML = template.innerHTML.replace(/__i__/g, String(index));
-        var row = holder.firstElementChild;
-        body.appendChild(row);
-        var input = row.querySelector("input, select");
-        if (input) input.focus();
-      }
-      return;
-    }
-    var remove = target.closest("[data-remove-row]");
-    if (remove) {
-      var tr = remove.closest("[data-row]");
-      if (tr) tr.remove();
       return;
     }
     // A choice in a dropdown menu closes it.

@@ -50,12 +50,12 @@ def oob_ids(response) -> list[str]:
 
 
 def api_call_form(url, *, headers=(), step_key="", **extra):
-    data = {"type": "api_call", "step_key": step_key, "url": url, "method": "POST", **extra}
+    data = {"type": "api_call", "step_key": step_key, "config.url": url, "config.method": "POST", **extra}
     for index, (name, value, secret) in enumerate(headers):
-        data[f"headers-{index}-name"] = name
-        data[f"headers-{index}-value"] = value
+        data[f"config.headers[{index}].name"] = name
+        data[f"config.headers[{index}].value"] = value
         if secret:
-            data[f"headers-{index}-secret"] = "on"
+            data[f"config.headers[{index}].secret:bool"] = "1"
     return data
 
 
@@ -263,13 +263,13 @@ def test_new_step_menu_lists_every_action_step_type(admin, flow):
 @pytest.mark.parametrize(
     "type_name,expected",
     [
-        ("api_call", 'name="url"'),
-        ("move_to_stage", 'name="stage"'),
+        ("api_call", 'name="config.url"'),
+        ("move_to_stage", 'name="config.stage"'),
         ("assign_to", 'value="__performer__"'),
-        ("update_data", 'name="values-0-field"'),
+        ("update_data", 'name="config.fields[0].name"'),
         ("delete_task", "deletes the task"),
-        ("schedule_stage_change", 'name="days"'),
-        ("email_notification", 'name="recipients"'),
+        ("schedule_stage_change", 'name="config.days"'),
+        ("email_notification", 'name="config.to"'),
     ],
 )
 def test_every_step_type_has_a_form(admin, flow, type_name, expected):
@@ -335,11 +335,11 @@ def test_builder_matches_a_masked_secret_by_its_header_row_id(admin, flow, recei
     step = draft_of(flow)["actions"][1]["steps"][1]
     header_id = step["config"]["headers"][0]["id"]
     edit = admin.get(f"{B}/actions/a{flow.finish.pk}/steps/{step['key']}", **HX).content.decode()
-    assert f'name="headers-0-id" value="{header_id}"' in edit
+    assert f'name="config.headers[0].id" value="{header_id}"' in edit
 
     # Renamed, its value left masked: the row's id keeps its secret (a name match would not).
     form = api_call_form(receiver.url, headers=[("X-Renamed", "********", True)], step_key=step["key"])
-    form["headers-0-id"] = header_id
+    form["config.headers[0].id"] = header_id
     response = admin.post(url, form, **HX)
     assert oob_ids(response) == ["steps", "canvas", "savebar", "modal-slot"], response.content.decode()[:2000]
     headers = draft_of(flow)["actions"][1]["steps"][1]["config"]["headers"]
@@ -354,25 +354,37 @@ def test_builder_matches_a_masked_secret_by_its_header_row_id(admin, flow, recei
     # A masked value with an id no stored row has is refused, though a stored row has its name.
     saved = draft_of(flow)["actions"][1]["steps"][1]
     form = api_call_form(receiver.url, headers=[("X-Renamed", "********", True)], step_key=saved["key"])
-    form["headers-0-id"] = "forged-id"
+    form["config.headers[0].id"] = "forged-id"
     response = admin.post(url, form, **HX)
     assert oob_ids(response) == ["step-form-errors"]
-    assert 'data-error-for="headers-0-value"' in response.content.decode()
+    assert 'data-error-for="config.headers[0].value"' in response.content.decode()
 
 
 @pytest.mark.parametrize(
     "form,error_for,text",
     [
-        (api_call_form(""), "url", "URL"),
-        (api_call_form("ftp://example.com"), "url", "http:// or https://"),
-        (api_call_form("https://example.com", headers=[("Host", "x", False)]), "headers-0-name", "Header 1 name"),
-        (api_call_form("https://example.com", headers=[("X-New", "********", True)]), "headers-0-value", "secret"),
-        ({"type": "move_to_stage", "stage": "Mars"}, "stage", "no stage named"),
-        ({"type": "schedule_stage_change", "stage": "Completed", "days": "soon"}, "days", "Days"),
-        ({"type": "email_notification", "recipients": "nobody", "subject": "s", "body": "b"}, "recipients", "email"),
+        (api_call_form(""), "config.url", "URL"),
+        (api_call_form("ftp://example.com"), "config.url", "http:// or https://"),
         (
-            {"type": "update_data", "values-0-field": "Number of Employees", "values-0-value": "many"},
-            "values-0-value",
+            api_call_form("https://example.com", headers=[("Host", "x", False)]),
+            "config.headers[0].name",
+            "Header 1 name",
+        ),
+        (
+            api_call_form("https://example.com", headers=[("X-New", "********", True)]),
+            "config.headers[0].value",
+            "secret",
+        ),
+        ({"type": "move_to_stage", "config.stage": "Mars"}, "config.stage", "no stage named"),
+        ({"type": "schedule_stage_change", "config.stage": "Completed", "config.days": "soon"}, "config.days", "Days"),
+        (
+            {"type": "email_notification", "config.to": "nobody", "config.subject": "s", "config.body": "b"},
+            "config.to",
+            "email",
+        ),
+        (
+            {"type": "update_data", "config.fields[0].name": "Number of Employees", "config.fields[0].value": "many"},
+            "config.fields[0].value",
             "Number of Employees",
         ),
     ],
@@ -387,26 +399,68 @@ def test_apply_errors_point_at_the_input(admin, flow, form, error_for, text):
 
 
 @pytest.mark.parametrize(
-    "form,config",
+    "form,error_for",
     [
-        ({"type": "move_to_stage", "stage": "Completed"}, {"stage": "Completed"}),
-        ({"type": "assign_to", "assignee": "__performer__"}, {"performer": True}),
-        ({"type": "assign_to", "assignee": "flowie@example.com"}, {"email": "flowie@example.com"}),
-        ({"type": "assign_to", "assignee": ""}, {"email": None}),
+        # Rows added and removed in the page leave gaps and empty rows: the error names the input posted.
+        (
+            {
+                **api_call_form("https://example.com"),
+                "config.headers[0].name": "",
+                "config.headers[0].value": "",
+                "config.headers[2].name": "X-Ok",
+                "config.headers[2].value": "1",
+                "config.headers[5].name": "Host",
+                "config.headers[5].value": "x",
+            },
+            "config.headers[5].name",
+        ),
         (
             {
                 "type": "update_field",
-                "values-0-field": "International?",
-                "values-0-value": "true",
-                "values-3-field": "Company Name",
-                "values-3-value": "Acme",
+                "config.fields[1].name": "Company Name",
+                "config.fields[1].value": "Acme",
+                "config.fields[4].name": "Number of Employees",
+                "config.fields[4].value": "many",
+            },
+            "config.fields[4].value",
+        ),
+        (
+            {"type": "update_field", "config.fields[2].name": "Nope", "config.fields[2].value": "1"},
+            "config.fields[2].name",
+        ),
+    ],
+)
+def test_apply_errors_name_the_row_as_posted(admin, flow, form, error_for):
+    admin.get(B)
+    response = admin.post(f"{B}/actions/a{flow.finish.pk}/steps/apply", form, **HX)
+    assert oob_ids(response) == ["step-form-errors"]
+    assert f'data-error-for="{error_for}"' in response.content.decode(), response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "form,config",
+    [
+        ({"type": "move_to_stage", "config.stage": "Completed"}, {"stage": "Completed"}),
+        ({"type": "assign_to", "config.email": "__performer__"}, {"performer": True}),
+        ({"type": "assign_to", "config.email": "flowie@example.com"}, {"email": "flowie@example.com"}),
+        ({"type": "assign_to", "config.email": ""}, {"email": None}),
+        (
+            {
+                "type": "update_field",
+                "config.fields[0].name": "International?",
+                "config.fields[0].value": "true",
+                "config.fields[3].name": "Company Name",
+                "config.fields[3].value": "Acme",
             },
             {"fields": {"International?": True, "Company Name": "Acme"}},
         ),
         ({"type": "delete_task"}, {}),
-        ({"type": "schedule_stage_change", "stage": "Completed", "days": "3"}, {"stage": "Completed", "days": 3}),
         (
-            {"type": "send_email", "recipients": "assignee, a@example.com", "subject": "Hi", "body": "B"},
+            {"type": "schedule_stage_change", "config.stage": "Completed", "config.days": "3"},
+            {"stage": "Completed", "days": 3},
+        ),
+        (
+            {"type": "send_email", "config.to": "assignee, a@example.com", "config.subject": "Hi", "config.body": "B"},
             {"to": ["owner", "a@example.com"], "subject": "Hi", "body": "B"},
         ),
     ],
@@ -424,7 +478,7 @@ def test_apply_each_step_type(admin, flow, form, config):
 def test_reorder_and_delete_steps(admin, flow):
     admin.get(B)
     url = f"{B}/actions/a{flow.finish.pk}/steps/apply"
-    admin.post(url, {"type": "assign_to", "assignee": "__performer__"}, **HX)
+    admin.post(url, {"type": "assign_to", "config.email": "__performer__"}, **HX)
     admin.post(url, {"type": "delete_task"}, **HX)
     keys = [s["key"] for s in draft_of(flow)["actions"][1]["steps"]]
     response = admin.post(f"{B}/actions/a{flow.finish.pk}/steps/{keys[2]}/move", {"direction": "up"}, **HX)
@@ -442,7 +496,9 @@ def test_reorder_and_delete_steps(admin, flow):
 
 def test_canvas_follows_the_first_move_step(admin, flow):
     admin.get(B)
-    admin.post(f"{B}/actions/a{flow.finish.pk}/steps/apply", {"type": "move_to_stage", "stage": "Not Started"}, **HX)
+    admin.post(
+        f"{B}/actions/a{flow.finish.pk}/steps/apply", {"type": "move_to_stage", "config.stage": "Not Started"}, **HX
+    )
     draft = draft_of(flow)
     key = draft["actions"][1]["steps"][1]["key"]
     response = admin.post(f"{B}/actions/a{flow.finish.pk}/steps/{key}/move", {"direction": "up"}, **HX)
@@ -651,13 +707,13 @@ def test_test_request_refuses_addresses_the_operator_did_not_allow(admin, flow, 
         f"{B}/actions/a{flow.finish.pk}/steps/test-request", api_call_form(receiver.url), **HX
     ).content.decode()
     # A literal address the policy refuses is refused with the step's form, before any request.
-    assert 'data-error-for="url"' in html and "address 127.0.0.1 is not allowed (loopback)" in html
+    assert 'data-error-for="config.url"' in html and "address 127.0.0.1 is not allowed (loopback)" in html
     assert receiver.requests == []
 
 
 def test_test_request_validates_the_form_first(admin, flow):
     response = admin.post(f"{B}/actions/a{flow.finish.pk}/steps/test-request", api_call_form("nope"), **HX)
-    assert oob_ids(response) == ["step-form-errors"] and 'data-error-for="url"' in response.content.decode()
+    assert oob_ids(response) == ["step-form-errors"] and 'data-error-for="config.url"' in response.content.decode()
 
 
 def test_test_request_needs_edit_rights(client, flow, receiver):
@@ -719,7 +775,7 @@ def test_versions_page_lists_who_saved_what(admin, flow):
 
 def test_restore_puts_an_earlier_design_back_as_a_new_version(admin, flow):
     admin.get(B)
-    admin.post(f"{B}/actions/a{flow.finish.pk}/steps/apply", {"type": "assign_to", "assignee": ""}, **HX)
+    admin.post(f"{B}/actions/a{flow.finish.pk}/steps/apply", {"type": "assign_to", "config.email": ""}, **HX)
     admin.post(f"{B}/actions/a{flow.start.pk}/delete", **HX)
     admin.post(f"{B}/save", **HX)
     assert flow_design_version(flow.flow) == 3
@@ -789,3 +845,37 @@ def test_big_canvas_pills_never_overlap(world):
     }
     assert len(drawn) == 30 and chips >= 6
     assert layout["height"] < 1000, "lanes are packed"
+
+
+def test_a_type_without_a_form_is_edited_as_json_in_the_builder(admin, flow):
+    from actions.steps.base import StepConfigError, StepResult, StepType, register, unregister
+
+    @register
+    class Formless(StepType):
+        type = "test_formless_action"
+        label = "Formless"
+
+        def validate(self, config, *, flow=None, organization=None, old=None):
+            if not isinstance(config.get("n"), int):
+                raise StepConfigError("n", "must be a whole number")
+            return {"n": config["n"]}
+
+        def execute(self, ctx, config):
+            return StepResult()
+
+    try:
+        admin.get(B)
+        modal = admin.get(f"{B}/actions/a{flow.finish.pk}/steps/new/test_formless_action", **HX).content.decode()
+        assert '<textarea name="config"' in modal
+        url = f"{B}/actions/a{flow.finish.pk}/steps/apply"
+        response = admin.post(url, {"type": "test_formless_action", "config": "{not json"}, **HX)
+        assert 'data-error-for="config"' in response.content.decode() and "not valid JSON" in text(response)
+        response = admin.post(url, {"type": "test_formless_action", "config": '{"n": "x"}'}, **HX)
+        assert 'data-error-for="config"' in response.content.decode() and "whole number" in text(response)
+        admin.post(url, {"type": "test_formless_action", "config": '{"n": 3}'}, **HX)
+        step = draft_of(flow)["actions"][1]["steps"][-1]
+        assert (step["type"], step["config"]) == ("test_formless_action", {"n": 3})
+        edit = admin.get(f"{B}/actions/a{flow.finish.pk}/steps/{step['key']}", **HX)
+        assert "&quot;n&quot;: 3" in edit.content.decode()
+    finally:
+        unregister(Formless)

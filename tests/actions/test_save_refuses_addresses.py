@@ -79,10 +79,10 @@ def test_flow_builder_refuses_the_step_next_to_the_url(seed, settings, client):
     client.force_login(seed.world.admin)
     builder = "/flows/acme/sales/builder"
     client.get(builder)
-    form = {"type": "api_call", "step_key": "", "url": "http://169.254.169.254/latest/", "method": "POST"}
+    form = {"type": "api_call", "step_key": "", "config.url": "http://169.254.169.254/latest/", "config.method": "POST"}
     response = client.post(f"{builder}/actions/a{action.pk}/steps/apply", form, **HX)
     page = html.unescape(response.content.decode())
-    assert 'data-error-for="url"' in page
+    assert 'data-error-for="config.url"' in page
     assert "address 169.254.169.254 is not allowed (link-local)" in page
     client.post(f"{builder}/save", **HX)
     assert [s.type for s in Step.objects.filter(action=action)] == ["move_to_stage"]

@@ -42,11 +42,11 @@ def test_header_secrets_set_in_the_flow_builder_are_encrypted_in_every_row(seed,
     form = {
         "type": "api_call",
         "step_key": "",
-        "url": receiver.url,
-        "method": "POST",
-        "headers-0-name": "X-Api-Key",
-        "headers-0-value": "builder-door-key-3",
-        "headers-0-secret": "on",
+        "config.url": receiver.url,
+        "config.method": "POST",
+        "config.headers[0].name": "X-Api-Key",
+        "config.headers[0].value": "builder-door-key-3",
+        "config.headers[0].secret:bool": "1",
     }
     assert client.post(f"{B}/actions/a{finish.pk}/steps/apply", form, **HX).status_code == 200
     assert "builder-door-key-3" not in database_text()  # the draft

@@ -2,8 +2,10 @@
 goes through the serializers, and a type added in one module reaches every editor, the API and the
 engine with no other file touched."""
 
+import copy
 import importlib
 import sys
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -18,7 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def throwaway_type():
+def throwaway_type(settings):
+    # Its form partial lives beside the test, in a template directory of its own.
+    templates = copy.deepcopy(settings.TEMPLATES)
+    templates[0]["DIRS"] = [*templates[0]["DIRS"], Path(__file__).parent / "templates"]
+    settings.TEMPLATES = templates
     sys.modules.pop("tests.actions.throwaway_step", None)
     module = importlib.import_module("tests.actions.throwaway_step")
     yield module.Greet
@@ -103,6 +109,8 @@ def test_a_type_added_in_one_module_reaches_editors_api_and_engine(throwaway_typ
     action = seed.action("Greet", [{"type": "throwaway_greet", "config": {"greeting": " hello "}}])
     run = run_execute(action_perform(action=action, task=seed.task, actor=seed.world.admin).pk)
     assert run.status == "success"
+    assert StepRun.objects.get(run=run).output == {"said": "hello"}
+    assert step_summary("throwaway_greet", action.steps.get().config) == "Say hello"
     # The builder's (with an action selected) "+ New Step" menu.
     client = Client()
     client.force_login(seed.world.admin)
@@ -112,5 +120,31 @@ def test_a_type_added_in_one_module_reaches_editors_api_and_engine(throwaway_typ
     page = client.get("/organizations/acme/workflows/new").content.decode()
     assert '<option value="throwaway_greet">Throwaway greeting</option>' in page
 
-    assert StepRun.objects.get(run=run).output == {"said": "hello"}
-    assert step_summary("throwaway_greet", action.steps.get().config) == "Say hello"
+    # Its form partial, in the builder's step modal: new, then a saved step's, then applied.
+    hx = {"HTTP_HX_REQUEST": "true"}
+    client.get("/flows/acme/sales/builder")
+    modal = client.get(f"/flows/acme/sales/builder/actions/a{action.pk}/steps/new/throwaway_greet", **hx)
+    assert "data-throwaway-greeting" in modal.content.decode() and 'name="config.greeting"' in modal.content.decode()
+    step_key = f"s{action.steps.get().pk}"
+    modal = client.get(f"/flows/acme/sales/builder/actions/a{action.pk}/steps/{step_key}", **hx).content.decode()
+    assert 'name="config.greeting" value="hello"' in modal
+    apply = f"/flows/acme/sales/builder/actions/a{action.pk}/steps/apply"
+    refused = client.post(apply, {"type": "throwaway_greet", "step_key": step_key, "config.greeting": " "}, **hx)
+    assert 'data-error-for="config.greeting"' in refused.content.decode()
+    client.post(apply, {"type": "throwaway_greet", "step_key": step_key, "config.greeting": "hi"}, **hx)
+    client.post("/flows/acme/sales/builder/save", **hx)
+    assert action.steps.get().config == {"greeting": "hi"}
+
+    # And in the workflow editor's action form: added from the menu, then saved and read back.
+    editor = "/organizations/acme/workflows/new"
+    form = {"name": "Greet", "triggerModule": "leads", "triggerType": "lead_created", "isActive:bool": "0"}
+    added = client.post(editor, {**form, "_new:actions": "throwaway_greet", "op": "add_action:actions"}, **hx)
+    assert "data-throwaway-greeting" in added.content.decode()
+    assert 'name="actions[0].config.greeting"' in added.content.decode()
+    action_form = {**form, "actions[0].actionType": "throwaway_greet"}
+    refused = client.post(editor, {**action_form, "actions[0].config.greeting": ""})
+    assert refused.status_code == 422 and "say something" in refused.content.decode()
+    saved = client.post(editor, {**action_form, "actions[0].config.greeting": "howdy"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    page = client.get(saved["Location"]).content.decode()
+    assert 'name="actions[0].config.greeting" value="howdy"' in page

@@ -1,10 +1,19 @@
-"""A step type that exists only for tests: this one module (no form partial: the editors give it a
-JSON editor) is all it takes for the builder, the workflow editor, the API and the engine to know it.
-Imported by the `throwaway_type` fixture, which takes it out of the registry again."""
+"""A step type that exists only for tests: this one module and its form partial
+(tests/actions/templates/steps/throwaway_greet.html) are all it takes for the builder, the workflow
+editor, the API and the engine to know it. Imported by the `throwaway_type` fixture, which adds the
+partial's template directory and takes the type out of the registry again."""
 
 from rest_framework import serializers
 
-from actions.steps.base import StepConfigError, StepConfigSerializer, StepResult, StepType, only_keys, register
+from actions.steps.base import (
+    StepConfigError,
+    StepConfigSerializer,
+    StepForm,
+    StepResult,
+    StepType,
+    only_keys,
+    register,
+)
 
 
 class GreetConfig(StepConfigSerializer):
@@ -17,6 +26,7 @@ class Greet(StepType):
     label = "Throwaway greeting"
     description = "Says hello (a test's own step type)."
     Config = GreetConfig
+    form = StepForm("steps/throwaway_greet.html", defaults={"greeting": ""})
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"greeting"})

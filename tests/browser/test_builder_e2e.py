@@ -52,7 +52,7 @@ def test_seed_scenario_through_the_ui(seed, page, login, receiver):
         page.get_by_role("menuitem", name=re.compile("API Call")).click()
         dialog = page.locator("dialog#step-modal")
         expect(dialog).to_be_visible()
-        dialog.locator("input[name=url]").fill(receiver.url_for("/finish"))
+        dialog.locator("input[name='config.url']").fill(receiver.url_for("/finish"))
         dialog.get_by_label("Header name").first.fill("Authorization")
         dialog.get_by_label("Header value").first.fill(SECRET)
 

@@ -504,10 +504,30 @@ def test_delete_with_confirmation(crm):
     assert response.status_code == 302 and not Workflow.objects.filter(pk=workflow.pk).exists()
 
 
-def test_json_fallback_for_types_without_a_form(crm, api):
+@pytest.fixture
+def formless_type():
+    """Every built-in type has a form now; a type declaring none is edited as JSON."""
+    from actions.steps.base import StepResult, StepType, register, unregister
+
+    @register
+    class Formless(StepType):
+        type = "test_formless"
+        label = "Formless"
+
+        def validate(self, config, *, flow=None, organization=None, old=None):
+            return config
+
+        def execute(self, ctx, config):
+            return StepResult()
+
+    yield Formless
+    unregister(Formless)
+
+
+def test_json_fallback_for_types_without_a_form(crm, api, formless_type):
     form = base_form(
         **{
-            "actions[0].actionType": "move_to_stage",
+            "actions[0].actionType": "test_formless",
             "actions[0].config": '{"stage": "Qualified"}',
         }
     )

@@ -11,10 +11,10 @@ from django.conf import settings
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -88,7 +88,7 @@ class TwilioMessage(StepType):
 
     contexts = WORKFLOW
     Config = MessageConfig
-    editor_form = EditorForm("config_message")
+    form = StepForm("steps/message.html")
 
     def summary(self, config):
         return f"{self.label} to {config.get('to', '')}: {config.get('body', '')}"

@@ -7,10 +7,10 @@ import re
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -49,12 +49,12 @@ class AddTag(StepType):
     contexts = WORKFLOW
     description = "Add tags to the record."
     Config = AddTagConfig
-    editor_form = EditorForm("config_add_tag", text=("tags",))
+    form = StepForm("steps/add_tag.html", text=("tags",))
 
-    def editor_state(self, config):
+    def form_state(self, config):
         return {"tags": config.get("tags") if "tags" in config else config.get("tag")}
 
-    def editor_payload(self, config):
+    def form_payload(self, config, context):
         return {"tags": [tag.strip() for tag in str(config.get("tags", "")).split(",") if tag.strip()]}
 
     def summary(self, config):

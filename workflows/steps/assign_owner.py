@@ -17,11 +17,11 @@ from rest_framework import serializers
 
 from actions.program import step_at
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepContext,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -65,7 +65,7 @@ class AssignOwner(StepType):
     contexts = WORKFLOW
     description = "Assign the record to one of the listed people: round robin or least loaded."
     Config = AssignOwnerConfig
-    editor_form = EditorForm("config_assign_owner", people=True, defaults={"algorithm": "round_robin", "userIds": []})
+    form = StepForm("steps/assign_owner.html", people=True, defaults={"algorithm": "round_robin", "userIds": []})
 
     def summary(self, config):
         algorithm = config.get("algorithm", "round_robin").replace("_", " ")

@@ -10,9 +10,9 @@ from typing import Any
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
+    StepForm,
     StepResult,
     StepType,
     config_validate,
@@ -194,7 +194,7 @@ class Branch(StepType):
     contexts = WORKFLOW
     description = "If the conditions hold, run the `then` actions, else the `else` actions."
     Config = BranchConfig
-    editor_form = EditorForm("config_branch", nested=True)
+    form = StepForm("steps/branch.html", nested=True)
 
     def summary(self, config):
         count = len(config.get("conditions") or [])

@@ -3,7 +3,7 @@ the lead to its "converted" stage, which fires lead_converted the normal way."""
 
 from __future__ import annotations
 
-from actions.steps.base import EditorForm, register
+from actions.steps.base import StepForm, register
 from tasks.services import task_set_stage
 from workflows.steps._convert import Convert
 
@@ -15,7 +15,7 @@ class CreateOpportunity(Convert):
     description = "Create an opportunity from the lead (fields copied by name) and mark the lead converted."
     source_module = "leads"
     target_module = "opportunities"
-    editor_form = EditorForm("config_convert", rows=("fields",), optional=("stage",), target_module="opportunities")
+    form = StepForm("steps/convert.html", rows=("fields",), optional=("stage",), target_module="opportunities")
     relation = "opportunity"
     noun = "opportunity"
 

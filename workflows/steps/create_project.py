@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actions.steps.base import EditorForm, register
+from actions.steps.base import StepForm, register
 from workflows.steps._convert import Convert
 
 
@@ -13,6 +13,6 @@ class CreateProject(Convert):
     description = "Create a project from the opportunity, fields copied by name."
     source_module = "opportunities"
     target_module = "projects"
-    editor_form = EditorForm("config_convert", rows=("fields",), optional=("stage",), target_module="projects")
+    form = StepForm("steps/convert.html", rows=("fields",), optional=("stage",), target_module="projects")
     relation = "project"
     noun = "project"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -69,8 +69,8 @@ class CreateTask(StepType):
     contexts = WORKFLOW
     description = "Create a follow-up task in the organization's tasks flow, linked to the record."
     Config = CreateTaskConfig
-    editor_form = EditorForm(
-        "config_create_task",
+    form = StepForm(
+        "steps/create_task.html",
         rows=("fields",),
         text=("assignTo",),
         optional=("stage", "assignTo"),

@@ -16,10 +16,10 @@ from django.core.validators import validate_email
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -75,20 +75,15 @@ class SendEmail(StepType):
     label = "Send email"
     description = 'Send an email; "to" takes addresses, "owner" or {{trigger.email}}.'
     Config = SendEmailConfig
-    editor_form = EditorForm("config_send_email", text=("to",))
-    form_template = "actions/builder_steps/email_notification.html"
+    form = StepForm("steps/send_email.html", text=("to",), defaults={"to": "", "subject": "", "body": ""})
 
-    def form_initial(self, config, options):
-        to = config.get("to") or config.get("recipients") or []
+    def form_state(self, config):
+        # A stored alias config says "recipients"; the form edits it as "to".
         return {
-            "recipients": ", ".join({"owner": "assignee"}.get(item, item) for item in to),
-            "subject": config.get("subject", ""),
-            "body": config.get("body", ""),
+            "to": config.get("to", config.get("recipients")),
+            "subject": config.get("subject"),
+            "body": config.get("body"),
         }
-
-    def form_parse(self, post, options):
-        config = {"to": post.get("recipients", ""), "subject": post.get("subject", ""), "body": post.get("body", "")}
-        return config, {"to": "recipients", "subject": "subject", "body": "body"}
 
     def summary(self, config):
         return f"Email {', '.join(config.get('to') or [])}: {config.get('subject', '')}"

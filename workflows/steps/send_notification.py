@@ -5,9 +5,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -36,8 +36,10 @@ class SendNotification(StepType):
     contexts = WORKFLOW
     description = "Notify people in Flowsite; the owner is the record's assignee."
     Config = SendNotificationConfig
-    editor_form = EditorForm(
-        "config_send_notification", people=True, defaults={"userIds": [], "toOwner": True, "title": "", "message": ""}
+    form = StepForm(
+        "steps/send_notification.html",
+        people=True,
+        defaults={"userIds": [], "toOwner": True, "title": "", "message": ""},
     )
 
     def summary(self, config):

@@ -14,13 +14,12 @@ from django.http import Http404
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
     StepFailed,
+    StepForm,
     StepResult,
     StepType,
-    form_rows,
     only_keys,
     register,
 )
@@ -37,14 +36,18 @@ class UpdateFieldConfig(StepConfigSerializer):
     )
 
 
-def value_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return str(value)
+def typed(text, kind: str | None):
+    """A row's typed text as the field's type takes it ("true" for a checkbox, "a, b" for several
+    options); an empty value clears the field."""
+    if not isinstance(text, str) or has_placeholder(text):
+        return text
+    if kind == "checkbox":
+        return text.strip().lower() in ("true", "yes", "on", "1", "x")
+    if kind == "multipleSelect":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if kind is not None and text.strip() == "":
+        return None
+    return text
 
 
 def check_types(values: dict, flow, key: str) -> None:
@@ -68,40 +71,17 @@ class UpdateField(StepType):
     label = "Update field"
     description = "Set a field of the record (or several) to a value; {{trigger.x}} inserts the record's data."
     Config = UpdateFieldConfig
-    editor_form = EditorForm("config_update_field", rows=("fields",))
-    form_template = "actions/builder_steps/update_data.html"
+    # One row is the seed's {"field", "value"}, whose errors point at the row.
+    form = StepForm("steps/update_field.html", rows=("fields",), inputs={"field": "fields", "value": "fields"})
 
-    def form_initial(self, config, options):
-        rows = [{"row": i, "field": k, "value": value_text(v)} for i, (k, v) in enumerate(self.values(config).items())]
-        return {"rows": rows or [{"row": 0, "field": "", "value": ""}]}
-
-    def form_parse(self, post, options):
-        """Rows of field and value; a value is read as its field's type takes it."""
-        types = {f.name.lower(): f.type for f in options["fields"]}
-        values: dict = {}
-        inputs: dict[str, str] = {"fields": ""}
-        for row, item in form_rows(post, "values", ("field", "value")):
-            name, text = item["field"].strip(), item["value"]
-            if not name:
-                continue
-            kind = types.get(name.lower())
-            value = text
-            if kind == "checkbox":
-                value = text.strip().lower() in ("true", "yes", "on", "1", "x")
-            elif kind == "multipleSelect":
-                value = [part.strip() for part in text.split(",") if part.strip()]
-            elif text.strip() == "":
-                value = None
-            values[name] = value
-            inputs[f"fields.{name}"] = f"values-{row}-value"
-        return {"fields": values}, inputs
-
-    def editor_state(self, config):
+    def form_state(self, config):
         return {"fields": self.values(config)}
 
-    def editor_payload(self, config):
-        """One row is the seed's {"field", "value"}; several are {"fields": {...}}."""
-        fields = config.pop("fields", {})
+    def form_payload(self, config, context):
+        """One row is the seed's {"field", "value"}; several are {"fields": {...}}. A value is read
+        as its field's type takes it when the editor knows the fields (a placeholder stays text)."""
+        types = {name.lower(): kind for name, kind in (context.get("field_types") or {}).items()}
+        fields = {name: typed(value, types.get(name.lower())) for name, value in config.pop("fields", {}).items()}
         if len(fields) == 1:
             [(name, value)] = fields.items()
             return {**config, "field": name, "value": value}

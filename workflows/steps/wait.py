@@ -8,9 +8,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepConfigSerializer,
+    StepForm,
     StepResult,
     StepType,
     only_keys,
@@ -34,7 +34,7 @@ class Wait(StepType):
     needs_task = False
     description = "Wait for a time before the next action."
     Config = WaitConfig
-    editor_form = EditorForm("config_wait", text=("duration",), defaults={"duration": "5", "unit": "minutes"})
+    form = StepForm("steps/wait.html", text=("duration",), defaults={"duration": "5", "unit": "minutes"})
 
     def summary(self, config):
         return f"Wait {config.get('duration')} {config.get('unit', 'minutes')}"

@@ -16,9 +16,9 @@ from rest_framework import serializers
 
 from actions.steps import http
 from actions.steps.base import (
-    EditorForm,
     StepConfigError,
     StepFailed,
+    StepForm,
     StepResult,
     StepRetry,
     StepType,
@@ -112,8 +112,8 @@ class Webhook(StepType):
     description = "Call an external URL with the record (signed, retried on timeouts, 429 and 5xx)."
     Config = WebhookConfig
     tryable = True
-    editor_form = EditorForm(
-        "config_webhook",
+    form = StepForm(
+        "steps/webhook.html",
         headers=("headers",),
         json=("body",),
         numbers=("maxAttempts",),
@@ -125,10 +125,12 @@ class Webhook(StepType):
 
     def validate(self, config, *, flow=None, organization=None, old=None):
         only_keys(config, {"url", "method", "headers", "body", "maxAttempts"})
+        url = http.clean_url(config, placeholders=True)
+        old = old or {}
         cleaned = {
-            "url": http.clean_url(config, placeholders=True),
+            "url": url,
             "method": http.clean_method(config),
-            "headers": http.clean_headers(config.get("headers"), (old or {}).get("headers")),
+            "headers": http.clean_headers(config.get("headers"), old.get("headers"), url=url, old_url=old.get("url")),
             "maxAttempts": clean_attempts(config),
         }
         body = clean_body(config.get("body"))
