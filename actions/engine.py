@@ -13,6 +13,7 @@ moves, records) are the run store's (actions.run_store), the program's cursor is
 
 from __future__ import annotations
 
+import copy
 import enum
 import functools
 import logging
@@ -38,9 +39,9 @@ from actions.run_store import (
     lease_seconds,
     run_claim,
     run_finish,
-    run_move,
     run_next_on_task,
     run_park,
+    run_step_done,
     run_still_ours,
     runs_claim,
     runs_due,
@@ -49,7 +50,6 @@ from actions.run_store import (
     runs_next_on_tasks,
     runs_ready,
     step_run_count_attempt,
-    step_run_create,
     step_run_get_or_create,
     step_run_mark,
     step_run_record,
@@ -160,7 +160,7 @@ def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -
     """Claim the run and execute its steps until it ends, waits, or loses its lease.
 
     Consecutive steps run in one go on the run row already in hand: every step records itself in
-    a transaction that first moves the cursor under the lease (`run_move`, which fails once the lease
+    a transaction that first moves the cursor under the lease (`run_step_done`, which fails once the lease
     is someone else's), so the run's cursor and status in memory are the database's and need no
     reload between steps.
     `reload=False` (the worker) skips reading the finished run back for the caller."""
@@ -332,18 +332,20 @@ def _complete(
         # Nothing to change but the records: the run ends with the batch's others, in one commit.
         batch.end(claim, step_run, cursor, result, started)
         return StepOutcome.END
+    # Marked on a copy: if the lease is lost or `apply` refuses, the record in hand is as it was.
+    done = copy.copy(step_run)
+    step_run_mark(done, StepRun.Status.SUCCESS, result=result, started=started)
     with transaction.atomic():
         # Moving the cursor (or ending the run after its last step) under the lease is also the
         # check that the lease is still ours: the UPDATE locks the run row as `run_still_ours` would.
-        # The run in memory changes only once this commits: `apply` may still refuse the step.
-        lease = run_move(run, claim.owner, cursor, last=last)
+        # The step is recorded and the next one's record (new: the cursor never goes back) starts in
+        # the same statement. The run in memory changes only once this commits: `apply` may still
+        # refuse the step.
+        lease, prepared = run_step_done(run, claim.owner, cursor, done, next_step)
         if lease is False:
             return StepOutcome.LOST
         if result is not None and result.apply is not None:
             result.apply()
-        step_run_record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
-        # The next step is new (the cursor never goes back): its record starts in this commit.
-        prepared = None if last else step_run_create(run, next_step, cursor)
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS
@@ -403,7 +405,7 @@ _next_due_check = 0.0
 
 # A drain claims this many runs at once, and gives back the ones it has not started once the batch
 # has taken this long (so a slow receiver's runs do not sit leased behind each other).
-DRAIN_BATCH = 8
+DRAIN_BATCH = 32
 DRAIN_BATCH_SECONDS = 1.0
 # Due waits are claimed this many at once: completing a wait is only its records.
 DUE_BATCH = 64

@@ -294,6 +294,69 @@ def runs_end(ends: list[tuple[Run, str, list]]) -> set[int]:
     return ended
 
 
+def run_step_done(
+    run: Run, owner: str, cursor: list, step_run: StepRun, next_step: dict | None
+) -> tuple[datetime | None | bool, StepRun | None]:
+    """A step (`step_run`, marked by `step_run_mark`) is done: move the run's cursor on and renew its
+    lease, or end it as a success when `next_step` is None, record the step and start the next one's
+    record, all only if the lease is still ours. Returns the new lease's expiry (None once the run
+    ended) or False when the run is no longer ours, and the next step's record. Call in a
+    transaction. On PostgreSQL this is one statement (data-modifying WITH), elsewhere three."""
+    now = timezone.now()
+    last = next_step is None
+    lease = None if last else now + timedelta(seconds=lease_seconds())
+    prepared = None if last else StepRun(run=run, **_new_step_run(run, next_step, cursor))
+    if connection.vendor != "postgresql":
+        moved = run_move(run, owner, cursor, last=last)
+        if moved is False:
+            return False, None
+        _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
+        if prepared is not None:
+            prepared.save()
+        return moved, prepared
+    move = "cursor = %s, lease_expires_at = %s"
+    params: list = [json.dumps(cursor), _when(lease)]
+    if last:
+        move += ", status = %s, finished_at = %s, lease_owner = '', wake_at = NULL"
+        params += [Run.Status.SUCCESS, _when(now)]
+    statement = (
+        f"WITH moved AS (UPDATE actions_run SET {move} WHERE id = %s AND lease_owner = %s AND status = %s"
+        f" RETURNING id), done AS ({_STEP_RUN_RECORD} AND EXISTS (SELECT 1 FROM moved))"
+    )
+    params += [run.pk, owner, Run.Status.RUNNING, *_step_run_params(step_run)]
+    if prepared is not None:
+        statement += (
+            f", new AS (INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
+            f" SELECT {', '.join(['%s'] * len(_NEW_STEP_COLUMNS))} WHERE EXISTS (SELECT 1 FROM moved) RETURNING id)"
+            " SELECT (SELECT count(*) FROM moved), (SELECT id FROM new)"
+        )
+        params += _new_step_params(prepared)
+    else:
+        statement += " SELECT (SELECT count(*) FROM moved), NULL"
+    [(moved, new_id)] = _sql(statement, params)
+    if not moved:
+        return False, None
+    if prepared is not None:
+        prepared.pk = new_id
+        prepared._state.adding = False
+    return lease, prepared
+
+
+_NEW_STEP_COLUMNS = [
+    "run_id", "path", "step_id", "type", "status", "attempts", "idempotency_key",
+    "request", "response", "output", "error", "started_at", "finished_at", "duration_ms",
+]  # fmt: skip
+
+
+def _new_step_params(step_run: StepRun) -> list:
+    json_or_none = [None if value is None else json.dumps(value) for value in (step_run.request, step_run.response)]
+    return [
+        step_run.run_id, step_run.path, step_run.step_id, step_run.type, step_run.status, step_run.attempts,
+        step_run.idempotency_key, *json_or_none, None if step_run.output is None else json.dumps(step_run.output),
+        step_run.error, _when(step_run.started_at), _when(step_run.finished_at), step_run.duration_ms,
+    ]  # fmt: skip
+
+
 def run_park(run: Run, wake_at: datetime) -> None:
     """Release the run until `wake_at` (a wait, or a retry later)."""
     Run.objects.filter(pk=run.pk).update(
@@ -330,11 +393,6 @@ def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
         "status": StepRun.Status.RUNNING,
         "started_at": timezone.now(),
     }
-
-
-def step_run_create(run: Run, step: dict, cursor: list) -> StepRun:
-    """The record of a step no attempt reached yet, as running its first attempt."""
-    return StepRun.objects.create(run=run, **_new_step_run(run, step, cursor))
 
 
 def step_run_get_or_create(run: Run, step: dict, cursor: list) -> tuple[StepRun, bool]:
