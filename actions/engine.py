@@ -411,7 +411,7 @@ DRAIN_BATCH_SECONDS = 1.0
 DUE_BATCH = 64
 # A batch records the runs it ended at least this often, so a slow call later in the batch does
 # not hold back the records of the runs before it.
-BATCH_RECORD_SECONDS = 0.05
+BATCH_RECORD_SECONDS = 0.25
 
 
 class _Batch:
