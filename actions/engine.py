@@ -338,14 +338,14 @@ def _complete(
     with transaction.atomic():
         # Moving the cursor (or ending the run after its last step) under the lease is also the
         # check that the lease is still ours: the UPDATE locks the run row as `run_still_ours` would.
-        # The step is recorded and the next one's record (new: the cursor never goes back) starts in
-        # the same statement. The run in memory changes only once this commits: `apply` may still
-        # refuse the step.
-        lease, prepared = run_step_done(run, claim.owner, cursor, done, next_step)
+        # The step's changes are applied, the step is recorded and the next one's record (new: the
+        # cursor never goes back) starts, in one or two statements more. The run in memory changes
+        # only once this commits: `apply` may still refuse the step.
+        lease, prepared = run_step_done(
+            run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
+        )
         if lease is False:
             return StepOutcome.LOST
-        if result is not None and result.apply is not None:
-            result.apply()
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS

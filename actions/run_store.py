@@ -295,28 +295,50 @@ def runs_end(ends: list[tuple[Run, str, list]]) -> set[int]:
 
 
 def run_step_done(
-    run: Run, owner: str, cursor: list, step_run: StepRun, next_step: dict | None
+    run: Run, owner: str, cursor: list, step_run: StepRun, next_step: dict | None, *, apply=None
 ) -> tuple[datetime | None | bool, StepRun | None]:
     """A step (`step_run`, marked by `step_run_mark`) is done: move the run's cursor on and renew its
     lease, or end it as a success when `next_step` is None, record the step and start the next one's
-    record, all only if the lease is still ours. Returns the new lease's expiry (None once the run
-    ended) or False when the run is no longer ours, and the next step's record. Call in a
-    transaction. On PostgreSQL this is one statement (data-modifying WITH), elsewhere three."""
-    now = timezone.now()
+    record, all only if the lease is still ours. `apply()` (the step's changes to the database) runs
+    once the move has proved the lease ours, and before the record, since it may add to the step's
+    output. Returns the new lease's expiry (None once the run ended) or False when the run is no
+    longer ours, and the next step's record. Call in a transaction.
+
+    On PostgreSQL a step without `apply` is one statement (data-modifying WITH), one with it two;
+    elsewhere three."""
     last = next_step is None
-    lease = None if last else now + timedelta(seconds=lease_seconds())
     prepared = None if last else StepRun(run=run, **_new_step_run(run, next_step, cursor))
-    if connection.vendor != "postgresql":
-        moved = run_move(run, owner, cursor, last=last)
-        if moved is False:
-            return False, None
-        _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
-        if prepared is not None:
-            prepared.save()
+    postgresql = connection.vendor == "postgresql"
+    if apply is None and postgresql:
+        return _step_done_in_one(run, owner, cursor, step_run, prepared)
+    moved = run_move(run, owner, cursor, last=last)
+    if moved is False:
+        return False, None
+    if apply is not None:
+        apply()
+    if prepared is not None and postgresql:
+        [(new_id,)] = _sql(
+            f"WITH done AS ({_STEP_RUN_RECORD}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
+            f" VALUES ({_placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
+            [*_step_run_params(step_run), *_new_step_params(prepared)],
+        )
+        prepared.pk, prepared._state.adding = new_id, False
         return moved, prepared
+    _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
+    if prepared is not None:
+        prepared.save()
+    return moved, prepared
+
+
+def _step_done_in_one(
+    run: Run, owner: str, cursor: list, step_run: StepRun, prepared: StepRun | None
+) -> tuple[datetime | None | bool, StepRun | None]:
+    """`run_step_done` without `apply`, in one statement (PostgreSQL)."""
+    now = timezone.now()
+    lease = None if prepared is None else now + timedelta(seconds=lease_seconds())
     move = "cursor = %s, lease_expires_at = %s"
     params: list = [json.dumps(cursor), _when(lease)]
-    if last:
+    if prepared is None:
         move += ", status = %s, finished_at = %s, lease_owner = '', wake_at = NULL"
         params += [Run.Status.SUCCESS, _when(now)]
     statement = (
@@ -327,7 +349,7 @@ def run_step_done(
     if prepared is not None:
         statement += (
             f", new AS (INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
-            f" SELECT {', '.join(['%s'] * len(_NEW_STEP_COLUMNS))} WHERE EXISTS (SELECT 1 FROM moved) RETURNING id)"
+            f" SELECT {_placeholders(_NEW_STEP_COLUMNS)} WHERE EXISTS (SELECT 1 FROM moved) RETURNING id)"
             " SELECT (SELECT count(*) FROM moved), (SELECT id FROM new)"
         )
         params += _new_step_params(prepared)
@@ -337,8 +359,7 @@ def run_step_done(
     if not moved:
         return False, None
     if prepared is not None:
-        prepared.pk = new_id
-        prepared._state.adding = False
+        prepared.pk, prepared._state.adding = new_id, False
     return lease, prepared
 
 
