@@ -44,6 +44,8 @@ class Claim:
     next_step_run: StepRun | None = None
     # The record of the step at the cursor as the claim read it (a due wait's), when it did.
     step_run: StepRun | None = None
+    # What the run was before the claim (pending, or waiting for a time that has come).
+    status_before: str = Run.Status.PENDING
 
     @property
     def pk(self) -> int:
@@ -115,9 +117,9 @@ def _lease(run: Run, owner: str, now: datetime, lease: datetime) -> Claim:
     step's record, not yet saved: a run's very first step is recorded as running in the claim's own
     transaction (it has no step records yet, so they can be inserted blind)."""
     first = run.started_at is None
+    claim = Claim(run=run, owner=owner, first=first, status_before=run.status)
     run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
     run.started_at = run.started_at or now
-    claim = Claim(run=run, owner=owner, first=first)
     step = step_at(run.program, run.cursor) if first else None
     if step is not None:
         claim.next_step_run = StepRun(run=run, **_new_step_run(run, step, run.cursor))
@@ -226,12 +228,13 @@ def claims_hand_back(claims: list[Claim], owner: str) -> None:
     if not claims:
         return
     with transaction.atomic():
-        _sql(
-            "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
-            f" WHERE id IN ({_placeholders(claims)})"
-            " AND lease_owner = %s AND status = %s",
-            [Run.Status.PENDING, *[claim.pk for claim in claims], owner, Run.Status.RUNNING],
-        )
+        for status in sorted({claim.status_before for claim in claims}):
+            ids = [claim.pk for claim in claims if claim.status_before == status]
+            _sql(
+                "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
+                f" WHERE id IN ({_placeholders(ids)}) AND lease_owner = %s AND status = %s",
+                [status, *ids, owner, Run.Status.RUNNING],
+            )
         fresh = [claim.pk for claim in claims if claim.first]
         if fresh:
             # The claim made their first step's record and start time: as if never claimed, so the

@@ -257,3 +257,24 @@ def test_a_due_batch_takes_one_run_per_task(seed, rung, monkeypatch):
     [claim] = runs_claim([r.pk for r in runs], "me", limit=8, due=True)
     assert claim.pk == runs[0].pk and claim.step_run.path == "0" and claim.step_run.status == "waiting"
     assert Run.objects.get(pk=runs[1].pk).status == Run.Status.WAITING
+
+
+def test_due_waits_handed_back_wait_again_and_are_taken_next_time(seed, rung, monkeypatch):
+    from actions.engine import _hand_back, run_due, runs_claim
+
+    program = [{"id": "w", "type": "wait", "config": {"duration": 1, "unit": "seconds"}}]
+    with transaction.atomic():
+        runs = runs_create(
+            [run_build(kind="workflow", flow=seed.flow, task=t, name="W", program=program) for t in more_tasks(seed, 2)]
+        )
+    assert run_drain() == 2
+    due_at = timezone.now() - timedelta(seconds=1)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(wake_at=due_at)
+    claims = runs_claim([r.pk for r in runs], "me", limit=8, due=True)
+    _hand_back(claims, "me")
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", "lease_owner", "wake_at")) == {
+        ("waiting", "", due_at)
+    }
+    monkeypatch.setattr("actions.engine._next_due_check", 0.0)
+    assert run_due() == 2
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
