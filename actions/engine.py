@@ -484,7 +484,9 @@ def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
     the candidates not taken when the deadline came, or None after three rounds lost to other workers."""
     done = misses = 0
     while misses < 3:
-        ready = runs_ready()
+        # Several batches' worth of candidates: workers scanning at once see the same oldest runs, and
+        # with only one batch's worth the first claim would take them all and leave the others none.
+        ready = runs_ready(DRAIN_BATCH * 4)
         if not ready:
             return done, []
         if time.monotonic() >= deadline:
@@ -525,7 +527,7 @@ def run_due(*, budget_seconds: float = 0.5, limit: int = 500) -> int:
     deadline = time.monotonic() + budget_seconds
     done = misses = 0
     while misses < 3 and done < limit and time.monotonic() < deadline:
-        due = runs_due(DUE_BATCH)
+        due = runs_due(DUE_BATCH * 4)  # several batches' worth, as in _drain
         if not due:
             _next_due_check = time.monotonic() + DUE_CHECK_SECONDS
             break

@@ -519,14 +519,14 @@ def _step_run_params(step_run: StepRun) -> list:
 _READY = (
     "SELECT r.id FROM actions_run r WHERE r.status = %s AND NOT EXISTS (SELECT 1 FROM actions_run o"
     " WHERE o.task_id = r.task_id AND o.id <> r.id"
-    " AND (o.status = %s OR (o.status = %s AND o.id < r.id))) ORDER BY r.id LIMIT 32"
+    " AND (o.status = %s OR (o.status = %s AND o.id < r.id))) ORDER BY r.id LIMIT %s"
 )
 _DUE = "SELECT id FROM actions_run WHERE status = %s AND wake_at <= %s ORDER BY wake_at LIMIT %s"
 
 
-def runs_ready() -> list[int]:
-    """Up to 32 runs a claim would take, oldest first."""
-    return [row[0] for row in _sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING])]
+def runs_ready(limit: int = 32) -> list[int]:
+    """Up to `limit` runs a claim would take, oldest first."""
+    return [row[0] for row in _sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING, limit])]
 
 
 def runs_due(limit: int = 16) -> list[int]:
