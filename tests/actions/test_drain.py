@@ -1,5 +1,6 @@
 """A commit that starts many runs rings for a few; a worker drains the rest from the table."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -177,6 +178,13 @@ def test_a_drained_batch_of_webhooks_ends_together_in_few_statements(seed, rung,
         requests = receiver.wait_for_requests(16)
     keys = sorted(request.headers["Idempotency-Key"] for request in requests)
     assert keys == sorted(f"run_{run.pk}_step_0" for run in runs)
+    # Each run sent its own task, read with the batch's others.
+    sent = {request.headers["Idempotency-Key"]: json.loads(request.body)["task"] for request in requests}
+    for run, task in zip(runs, tasks, strict=True):
+        assert (sent[f"run_{run.pk}_step_0"]["id"], sent[f"run_{run.pk}_step_0"]["Company ID"]) == (
+            task.pk,
+            current(task)["Company ID"],
+        )
     ended = Run.objects.filter(pk__in=[r.pk for r in runs])
     assert [(run.status, run.cursor, run.lease_owner) for run in ended] == [("success", [1], "")] * 16
     records = StepRun.objects.filter(run__in=runs)
