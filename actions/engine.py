@@ -13,11 +13,11 @@ moves, records) are the run store's (actions.run_store), the program's cursor is
 
 from __future__ import annotations
 
+import copy
 import enum
 import functools
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -39,18 +39,21 @@ from actions.run_store import (
     lease_seconds,
     run_claim,
     run_finish,
-    run_move,
     run_next_on_task,
     run_park,
+    run_step_done,
     run_still_ours,
     runs_claim,
     runs_due,
+    runs_end,
     runs_mark_rung,
+    runs_next_on_tasks,
     runs_ready,
     step_run_count_attempt,
-    step_run_create,
     step_run_get_or_create,
+    step_run_mark,
     step_run_record,
+    step_runs_save,
 )
 from actions.run_store import claims_hand_back as _hand_back
 from actions.steps.base import (
@@ -66,7 +69,7 @@ from flows.models import Flow
 from flows.selectors import flow_read_now
 from flowsite.api import ServiceError
 from tasks.models import Notification
-from tasks.selectors import task_with_relations
+from tasks.selectors import task_with_relations, tasks_with_relations
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +160,7 @@ def run_execute(run_id: int, *, owner: str | None = None, reload: bool = True) -
     """Claim the run and execute its steps until it ends, waits, or loses its lease.
 
     Consecutive steps run in one go on the run row already in hand: every step records itself in
-    a transaction that first moves the cursor under the lease (`run_move`, which fails once the lease
+    a transaction that first moves the cursor under the lease (`run_step_done`, which fails once the lease
     is someone else's), so the run's cursor and status in memory are the database's and need no
     reload between steps.
     `reload=False` (the worker) skips reading the finished run back for the caller."""
@@ -172,8 +175,9 @@ def _new_owner() -> str:
     return f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
 
 
-def _run_claimed(claim: Claim) -> None:
-    """Execute a claimed run's steps until it ends, waits, or loses its lease."""
+def _run_claimed(claim: Claim, batch: _Batch | None = None) -> None:
+    """Execute a claimed run's steps until it ends, waits, or loses its lease. In a `batch`, a run
+    whose last step changes nothing in the database ends with the batch's other runs (_Batch)."""
     run = claim.run
     cache: dict[str, Any] = {}
     try:
@@ -182,15 +186,19 @@ def _run_claimed(claim: Claim) -> None:
             if step is None:
                 run_finish(run, claim.owner, Run.Status.SUCCESS)
                 break
-            if _execute_step(claim, step, cache) is not StepOutcome.NEXT:
+            if _execute_step(claim, step, cache, batch) is not StepOutcome.NEXT:
                 break
     finally:
-        _wake_next_on_task(run)
+        if batch is None or not batch.holds(claim):
+            _wake_next_on_task(run)
 
 
-def _load_task(run: Run):
+def _load_task(run: Run, batch: _Batch | None = None):
     if not run.task_id:
         return None
+    if batch is not None and run.task_id in batch.tasks:
+        # Read with the batch's other tasks just after the claim: as fresh as a read of its own.
+        return batch.tasks.pop(run.task_id)
     # The flow and its organization come along: steps read both, and a step may change the task,
     # so the task itself is read fresh for every step.
     return task_with_relations(task_id=run.task_id)
@@ -215,21 +223,25 @@ def _step_run(claim: Claim, step: dict) -> tuple[StepRun, bool]:
     prepared, claim.next_step_run = claim.next_step_run, None
     if prepared is not None and prepared.path == cursor_path(run.cursor):
         return prepared, True
+    # A batch claim of due waits read their records with it.
+    existing, claim.step_run = claim.step_run, None
+    if existing is not None and existing.path == cursor_path(run.cursor):
+        return existing, False
     return step_run_get_or_create(run, step, run.cursor)
 
 
-def _execute_step(claim: Claim, step: dict, cache: dict) -> StepOutcome:
+def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = None) -> StepOutcome:
     """Run one step and record it."""
     run, owner = claim.run, claim.owner
     step_run, first_attempt = _step_run(claim, step)
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
         # A wait that is now over: it completed when its time came.
-        return _complete(claim, step_run, cursor_advance(run.program, run.cursor))
+        return _complete(claim, step_run, cursor_advance(run.program, run.cursor), batch=batch)
     if not first_attempt:
         step_run_count_attempt(step_run)
 
     started = time.monotonic()
-    task = _load_task(run)
+    task = _load_task(run, batch)
     flow = _load_flow(run, task, cache)
     ctx = StepContext(
         run=run,
@@ -260,7 +272,7 @@ def _execute_step(claim: Claim, step: dict, cache: dict) -> StepOutcome:
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        return _complete(claim, step_run, cursor, result=result, started=started)
+        return _complete(claim, step_run, cursor, result=result, started=started, batch=batch)
     except StepRetry as exc:
         with transaction.atomic():
             if not run_still_ours(run, owner):
@@ -304,24 +316,36 @@ def _end_or_park(claim: Claim, step_run: StepRun, result: StepResult, started: f
 
 
 def _complete(
-    claim: Claim, step_run: StepRun, cursor: list, *, result: StepResult | None = None, started: float | None = None
+    claim: Claim,
+    step_run: StepRun,
+    cursor: list,
+    *,
+    result: StepResult | None = None,
+    started: float | None = None,
+    batch: _Batch | None = None,
 ) -> StepOutcome:
     """Record a step as done and move the run on to `cursor`, or end it when nothing is left."""
     run = claim.run
     next_step = step_at(run.program, cursor)
     last = next_step is None
+    if last and batch is not None and (result is None or result.apply is None):
+        # Nothing to change but the records: the run ends with the batch's others, in one commit.
+        batch.end(claim, step_run, cursor, result, started)
+        return StepOutcome.END
+    # Marked on a copy: if the lease is lost or `apply` refuses, the record in hand is as it was.
+    done = copy.copy(step_run)
+    step_run_mark(done, StepRun.Status.SUCCESS, result=result, started=started)
     with transaction.atomic():
         # Moving the cursor (or ending the run after its last step) under the lease is also the
         # check that the lease is still ours: the UPDATE locks the run row as `run_still_ours` would.
-        # The run in memory changes only once this commits: `apply` may still refuse the step.
-        lease = run_move(run, claim.owner, cursor, last=last)
+        # The step's changes are applied, the step is recorded and the next one's record (new: the
+        # cursor never goes back) starts, in one or two statements more. The run in memory changes
+        # only once this commits: `apply` may still refuse the step.
+        lease, prepared = run_step_done(
+            run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
+        )
         if lease is False:
             return StepOutcome.LOST
-        if result is not None and result.apply is not None:
-            result.apply()
-        step_run_record(step_run, StepRun.Status.SUCCESS, result=result, started=started)
-        # The next step is new (the cursor never goes back): its record starts in this commit.
-        prepared = None if last else step_run_create(run, next_step, cursor)
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS
@@ -379,39 +403,90 @@ _next_drain_check = 0.0
 _next_due_check = 0.0
 
 
-def _take(select, *, deadline: float, limit: int) -> tuple[int, list[int] | None]:
-    """Execute the runs `select()` finds, sixteen at a time in a random order (so workers taking at
-    once mostly take different ones), until it finds none (returns an empty list), the deadline or
-    the limit comes (returns the ids not yet taken), or three rounds in a row lose every run to other
-    workers (returns None). Returns how many ran, too."""
-    done = misses = 0
-    while misses < 3:
-        ready = select()
-        if not ready:
-            return done, []
-        random.shuffle(ready)
-        took = 0
-        for index, run_id in enumerate(ready):
-            if done + took >= limit or time.monotonic() >= deadline:
-                return done + took, ready[index:]
-            took += run_execute(run_id, reload=False) is not None
-        done += took
-        misses = 0 if took else misses + 1
-    return done, None
-
-
 # A drain claims this many runs at once, and gives back the ones it has not started once the batch
 # has taken this long (so a slow receiver's runs do not sit leased behind each other).
-DRAIN_BATCH = 8
+DRAIN_BATCH = 32
 DRAIN_BATCH_SECONDS = 1.0
+# Due waits are claimed this many at once: completing a wait is only its records.
+DUE_BATCH = 64
+# A batch records the runs it ended at least this often, so a slow call later in the batch does
+# not hold back the records of the runs before it.
+BATCH_RECORD_SECONDS = 0.25
+
+
+class _Batch:
+    """Runs claimed together. Their tasks are read in one statement, and the runs whose last step
+    changes nothing in the database (a webhook, a wait that is over) end together: their cursor
+    moves and step records in one transaction of a few statements, instead of one of five each.
+    Until then they stay leased: a worker that dies before recording them is like one that died
+    just after the call (the run is taken over and the step repeated under its idempotency id)."""
+
+    def __init__(self, claims: list[Claim], *, read_tasks: bool):
+        task_ids = [claim.run.task_id for claim in claims if claim.run.task_id]
+        self.tasks = tasks_with_relations(task_ids=task_ids) if read_tasks else {}
+        self.ends: list[tuple[Claim, StepRun, list]] = []
+        self.first_end = 0.0
+
+    def holds(self, claim: Claim) -> bool:
+        return any(held is claim for held, _s, _c in self.ends)
+
+    def end(self, claim: Claim, step_run: StepRun, cursor: list, result: StepResult | None, started) -> None:
+        step_run_mark(step_run, StepRun.Status.SUCCESS, result=result, started=started)
+        if not self.ends:
+            self.first_end = time.monotonic()
+        self.ends.append((claim, step_run, cursor))
+
+    def record_if_due(self) -> None:
+        if self.ends and time.monotonic() - self.first_end >= BATCH_RECORD_SECONDS:
+            self.record()
+
+    def record(self) -> None:
+        ends, self.ends = self.ends, []
+        if not ends:
+            return
+        with transaction.atomic():
+            ended = runs_end([(claim.run, claim.owner, cursor) for claim, _s, cursor in ends])
+            step_runs_save([step_run for claim, step_run, _c in ends if claim.pk in ended])
+        for claim, _step_run, cursor in ends:
+            if claim.pk in ended:  # a run whose lease went elsewhere changes nothing more
+                claim.run.cursor, claim.run.lease_expires_at = cursor, None
+                claim.run.status = Run.Status.SUCCESS
+        # The runs waiting their turn on these tasks (_wake_next_on_task, for all at once).
+        for run_id in runs_next_on_tasks(sorted({claim.run.task_id for claim, _s, _c in ends if claim.run.task_id})):
+            run_enqueue(run_id)
+
+
+def _run_batch(claims: list[Claim], owner: str, *, deadline: float, read_tasks: bool, between=None) -> int:
+    """Execute claimed runs one after the other, giving back those not started when the deadline
+    comes or the batch has taken DRAIN_BATCH_SECONDS; `between()` runs before each (due waits).
+    Returns how many ran, counting what `between` ran."""
+    done = 0
+    batch = _Batch(claims, read_tasks=read_tasks)
+    started = time.monotonic()
+    try:
+        for index, claim in enumerate(claims):
+            now = time.monotonic()
+            if index and (now >= deadline or now - started >= min(DRAIN_BATCH_SECONDS, lease_seconds() / 4)):
+                _hand_back(claims[index:], owner)
+                break
+            if between is not None:
+                done += between()
+            batch.record_if_due()
+            _run_claimed(claim, batch)
+            done += 1
+    finally:
+        batch.record()
+    return done
 
 
 def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
-    """`_take` for pending runs, a batch at a time: returns how many ran, and [] when none is left,
+    """Execute pending runs, a batch at a time: returns how many ran, and [] when none is left,
     the candidates not taken when the deadline came, or None after three rounds lost to other workers."""
     done = misses = 0
     while misses < 3:
-        ready = runs_ready()
+        # Several batches' worth of candidates: workers scanning at once see the same oldest runs, and
+        # with only one batch's worth the first claim would take them all and leave the others none.
+        ready = runs_ready(DRAIN_BATCH * 4)
         if not ready:
             return done, []
         if time.monotonic() >= deadline:
@@ -419,14 +494,7 @@ def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
         done += run_due()
         owner = _new_owner()
         batch = runs_claim(ready, owner, limit=DRAIN_BATCH)
-        started = time.monotonic()
-        for index, claim in enumerate(batch):
-            now = time.monotonic()
-            if index and (now >= deadline or now - started >= min(DRAIN_BATCH_SECONDS, lease_seconds() / 4)):
-                _hand_back(batch[index:], owner)
-                break
-            done += run_due() + 1
-            _run_claimed(claim)
+        done += _run_batch(batch, owner, deadline=deadline, read_tasks=True, between=run_due)
         misses = 0 if batch else misses + 1
     return done, None
 
@@ -446,8 +514,8 @@ def run_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
     return done
 
 
-def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
-    """Run waits that are due, straight from the table, for up to `budget_seconds`.
+def run_due(*, budget_seconds: float = 0.5, limit: int = 500) -> int:
+    """Run waits that are due, straight from the table, DUE_BATCH at a claim, for up to `budget_seconds`.
 
     A worker calls this after each run it was rung for, and before each run it drains. Due waits are
     late by definition, so they go ahead of doorbells still queued behind a burst of new runs (the
@@ -456,13 +524,17 @@ def run_due(*, budget_seconds: float = 0.5, limit: int = 50) -> int:
     global _next_due_check
     if time.monotonic() < _next_due_check:
         return 0  # found nothing a moment ago: under a burst of new runs, don't ask after every one
-    done, left = _take(
-        runs_due,
-        deadline=time.monotonic() + budget_seconds,
-        limit=limit,
-    )
-    if left == []:
-        _next_due_check = time.monotonic() + DUE_CHECK_SECONDS
+    deadline = time.monotonic() + budget_seconds
+    done = misses = 0
+    while misses < 3 and done < limit and time.monotonic() < deadline:
+        due = runs_due(DUE_BATCH * 4)  # several batches' worth, as in _drain
+        if not due:
+            _next_due_check = time.monotonic() + DUE_CHECK_SECONDS
+            break
+        owner = _new_owner()
+        claims = runs_claim(due, owner, limit=DUE_BATCH, due=True)
+        done += _run_batch(claims, owner, deadline=deadline, read_tasks=False)
+        misses = 0 if claims else misses + 1
     return done
 
 

@@ -42,6 +42,10 @@ class Claim:
     # The record of the step to run next, made as running in the transaction that claimed the run
     # or completed the step before, so a first attempt costs no statement of its own.
     next_step_run: StepRun | None = None
+    # The record of the step at the cursor as the claim read it (a due wait's), when it did.
+    step_run: StepRun | None = None
+    # What the run was before the claim (pending, or waiting for a time that has come).
+    status_before: str = Run.Status.PENDING
 
     @property
     def pk(self) -> int:
@@ -113,9 +117,9 @@ def _lease(run: Run, owner: str, now: datetime, lease: datetime) -> Claim:
     step's record, not yet saved: a run's very first step is recorded as running in the claim's own
     transaction (it has no step records yet, so they can be inserted blind)."""
     first = run.started_at is None
+    claim = Claim(run=run, owner=owner, first=first, status_before=run.status)
     run.status, run.lease_owner, run.lease_expires_at = Run.Status.RUNNING, owner, lease
     run.started_at = run.started_at or now
-    claim = Claim(run=run, owner=owner, first=first)
     step = step_at(run.program, run.cursor) if first else None
     if step is not None:
         claim.next_step_run = StepRun(run=run, **_new_step_run(run, step, run.cursor))
@@ -133,35 +137,47 @@ def _task_busy(run: Run, now: datetime) -> bool:
     return bool(_sql(statement + ") LIMIT 1", params))
 
 
-# Pending runs of a batch that are not busy: another run on the task holds a live lease, or an earlier
-# run on it is still pending (first come, first served). The claim's `_task_busy`, for many at once.
+# Runs of a batch that are not busy: another run on the task holds a live lease, or (pending runs
+# only) an earlier run on it is still pending (first come, first served). The claim's `_task_busy`,
+# for many at once.
 _BUSY = (
     "SELECT r.id FROM actions_run r WHERE r.id IN ({ids}) AND EXISTS (SELECT 1 FROM actions_run o"
     " WHERE o.task_id = r.task_id AND o.id <> r.id AND ((o.status = %s AND o.lease_expires_at > %s)"
-    " OR (o.status = %s AND o.id < r.id)))"
+    " OR (r.status = %s AND o.status = %s AND o.id < r.id)))"
 )
 
 
-def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Claim]:
-    """Claim up to `limit` of these runs that are still pending, by the rules of `run_claim`, in one
-    transaction of six statements however many it takes (the drain's claim). Only runs of one workflow
-    or action go in a batch, so a receiver that hangs delays only its own workflow's runs. Rows other
-    workers are claiming are skipped, not waited for (PostgreSQL; SQLite's one writer serializes)."""
+def runs_claim(run_ids: list[int], owner: str, *, limit: int, due: bool = False) -> list[Claim]:
+    """Claim up to `limit` of these runs that are still pending (`due`: waiting runs whose time has
+    come), by the rules of `run_claim`, in one transaction of six or seven statements however many it
+    takes (the drain's claim). Only runs of one workflow or action go in a batch, so a receiver that
+    hangs delays only its own workflow's runs, and only one run of a task, so runs on one task never
+    overlap. Rows other workers are claiming are skipped, not waited for (PostgreSQL; SQLite's one
+    writer serializes). A due run's claim carries the record of the step it waits in."""
     if not run_ids:
         return []
     now = timezone.now()
     skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    if due:
+        which, params = "status = %s AND wake_at <= %s", [Run.Status.WAITING, _when(now)]
+    else:
+        which, params = "status = %s", [Run.Status.PENDING]
     with transaction.atomic():
         runs = list(
             Run.objects.raw(
-                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({_placeholders(run_ids)}) AND status = %s"
+                f"SELECT {_run_columns()} FROM actions_run WHERE id IN ({_placeholders(run_ids)}) AND {which}"
                 f" ORDER BY id LIMIT %s{skip}",
-                [*run_ids, Run.Status.PENDING, limit],
+                [*run_ids, *params, limit],
             )
         )
         if runs:
             kind = (runs[0].workflow_id, runs[0].action_id)
             runs = [run for run in runs if (run.workflow_id, run.action_id) == kind]
+            # One run per task (the earliest): a batch never holds two runs of one task.
+            first_of_task: dict[int, Run] = {}
+            for run in runs:
+                first_of_task.setdefault(run.task_id or -run.pk, run)
+            runs = list(first_of_task.values())
         task_ids = sorted({run.task_id for run in runs if run.task_id})
         if task_ids:
             # The task rows' locks make the busy check race-free, as in run_claim.
@@ -177,7 +193,7 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Claim]:
                 row[0]
                 for row in _sql(
                     _BUSY.format(ids=_placeholders(candidates)),
-                    [*candidates, Run.Status.RUNNING, _when(now), Run.Status.PENDING],
+                    [*candidates, Run.Status.RUNNING, _when(now), Run.Status.PENDING, Run.Status.PENDING],
                 )
             }
             runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
@@ -192,7 +208,19 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int) -> list[Claim]:
         )
         claims = [_lease(run, owner, now, lease) for run in runs]
         StepRun.objects.bulk_create([claim.next_step_run for claim in claims if claim.next_step_run is not None])
+        if due:
+            _step_runs_at_cursor(claims)
     return claims
+
+
+def _step_runs_at_cursor(claims: list[Claim]) -> None:
+    """Hand each claim the record of the step at its run's cursor, read in one statement."""
+    wanted = {(claim.pk, cursor_path(claim.run.cursor)): claim for claim in claims}
+    records = StepRun.objects.filter(run_id__in=[claim.pk for claim in claims], path__in={path for _pk, path in wanted})
+    for record in records:
+        claim = wanted.get((record.run_id, record.path))
+        if claim is not None:
+            claim.step_run = record
 
 
 def claims_hand_back(claims: list[Claim], owner: str) -> None:
@@ -200,12 +228,13 @@ def claims_hand_back(claims: list[Claim], owner: str) -> None:
     if not claims:
         return
     with transaction.atomic():
-        _sql(
-            "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
-            f" WHERE id IN ({_placeholders(claims)})"
-            " AND lease_owner = %s AND status = %s",
-            [Run.Status.PENDING, *[claim.pk for claim in claims], owner, Run.Status.RUNNING],
-        )
+        for status in sorted({claim.status_before for claim in claims}):
+            ids = [claim.pk for claim in claims if claim.status_before == status]
+            _sql(
+                "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
+                f" WHERE id IN ({_placeholders(ids)}) AND lease_owner = %s AND status = %s",
+                [status, *ids, owner, Run.Status.RUNNING],
+            )
         fresh = [claim.pk for claim in claims if claim.first]
         if fresh:
             # The claim made their first step's record and start time: as if never claimed, so the
@@ -248,6 +277,110 @@ def run_move(run: Run, owner: str, cursor: list, *, last: bool = False) -> datet
     return lease if moved else False
 
 
+def runs_end(ends: list[tuple[Run, str, list]]) -> set[int]:
+    """`run_move(..., last=True)` for many runs (run, owner, cursor past its last step): each ends as
+    a success if its lease is still its owner's, in one statement per owner and cursor (a batch's
+    runs mostly share both). Returns the ids of the runs that ended; call in a transaction."""
+    now = _when(timezone.now())
+    groups: dict[tuple[str, str], list[int]] = {}
+    for run, owner, cursor in ends:
+        groups.setdefault((owner, json.dumps(cursor)), []).append(run.pk)
+    ended: set[int] = set()
+    for (owner, cursor), ids in groups.items():
+        rows = _sql(
+            "UPDATE actions_run SET cursor = %s, lease_expires_at = NULL, status = %s, finished_at = %s,"
+            f" lease_owner = '', wake_at = NULL WHERE id IN ({_placeholders(ids)}) AND lease_owner = %s"
+            " AND status = %s RETURNING id",
+            [cursor, Run.Status.SUCCESS, now, *ids, owner, Run.Status.RUNNING],
+        )
+        ended.update(row[0] for row in rows)
+    return ended
+
+
+def run_step_done(
+    run: Run, owner: str, cursor: list, step_run: StepRun, next_step: dict | None, *, apply=None
+) -> tuple[datetime | None | bool, StepRun | None]:
+    """A step (`step_run`, marked by `step_run_mark`) is done: move the run's cursor on and renew its
+    lease, or end it as a success when `next_step` is None, record the step and start the next one's
+    record, all only if the lease is still ours. `apply()` (the step's changes to the database) runs
+    once the move has proved the lease ours, and before the record, since it may add to the step's
+    output. Returns the new lease's expiry (None once the run ended) or False when the run is no
+    longer ours, and the next step's record. Call in a transaction.
+
+    On PostgreSQL a step without `apply` is one statement (data-modifying WITH), one with it two;
+    elsewhere three."""
+    last = next_step is None
+    prepared = None if last else StepRun(run=run, **_new_step_run(run, next_step, cursor))
+    postgresql = connection.vendor == "postgresql"
+    if apply is None and postgresql:
+        return _step_done_in_one(run, owner, cursor, step_run, prepared)
+    moved = run_move(run, owner, cursor, last=last)
+    if moved is False:
+        return False, None
+    if apply is not None:
+        apply()
+    if prepared is not None and postgresql:
+        [(new_id,)] = _sql(
+            f"WITH done AS ({_STEP_RUN_RECORD}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
+            f" VALUES ({_placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
+            [*_step_run_params(step_run), *_new_step_params(prepared)],
+        )
+        prepared.pk, prepared._state.adding = new_id, False
+        return moved, prepared
+    _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
+    if prepared is not None:
+        prepared.save()
+    return moved, prepared
+
+
+def _step_done_in_one(
+    run: Run, owner: str, cursor: list, step_run: StepRun, prepared: StepRun | None
+) -> tuple[datetime | None | bool, StepRun | None]:
+    """`run_step_done` without `apply`, in one statement (PostgreSQL)."""
+    now = timezone.now()
+    lease = None if prepared is None else now + timedelta(seconds=lease_seconds())
+    move = "cursor = %s, lease_expires_at = %s"
+    params: list = [json.dumps(cursor), _when(lease)]
+    if prepared is None:
+        move += ", status = %s, finished_at = %s, lease_owner = '', wake_at = NULL"
+        params += [Run.Status.SUCCESS, _when(now)]
+    statement = (
+        f"WITH moved AS (UPDATE actions_run SET {move} WHERE id = %s AND lease_owner = %s AND status = %s"
+        f" RETURNING id), done AS ({_STEP_RUN_RECORD} AND EXISTS (SELECT 1 FROM moved))"
+    )
+    params += [run.pk, owner, Run.Status.RUNNING, *_step_run_params(step_run)]
+    if prepared is not None:
+        statement += (
+            f", new AS (INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
+            f" SELECT {_placeholders(_NEW_STEP_COLUMNS)} WHERE EXISTS (SELECT 1 FROM moved) RETURNING id)"
+            " SELECT (SELECT count(*) FROM moved), (SELECT id FROM new)"
+        )
+        params += _new_step_params(prepared)
+    else:
+        statement += " SELECT (SELECT count(*) FROM moved), NULL"
+    [(moved, new_id)] = _sql(statement, params)
+    if not moved:
+        return False, None
+    if prepared is not None:
+        prepared.pk, prepared._state.adding = new_id, False
+    return lease, prepared
+
+
+_NEW_STEP_COLUMNS = [
+    "run_id", "path", "step_id", "type", "status", "attempts", "idempotency_key",
+    "request", "response", "output", "error", "started_at", "finished_at", "duration_ms",
+]  # fmt: skip
+
+
+def _new_step_params(step_run: StepRun) -> list:
+    json_or_none = [None if value is None else json.dumps(value) for value in (step_run.request, step_run.response)]
+    return [
+        step_run.run_id, step_run.path, step_run.step_id, step_run.type, step_run.status, step_run.attempts,
+        step_run.idempotency_key, *json_or_none, None if step_run.output is None else json.dumps(step_run.output),
+        step_run.error, _when(step_run.started_at), _when(step_run.finished_at), step_run.duration_ms,
+    ]  # fmt: skip
+
+
 def run_park(run: Run, wake_at: datetime) -> None:
     """Release the run until `wake_at` (a wait, or a retry later)."""
     Run.objects.filter(pk=run.pk).update(
@@ -286,11 +419,6 @@ def _new_step_run(run: Run, step: dict, cursor: list) -> dict:
     }
 
 
-def step_run_create(run: Run, step: dict, cursor: list) -> StepRun:
-    """The record of a step no attempt reached yet, as running its first attempt."""
-    return StepRun.objects.create(run=run, **_new_step_run(run, step, cursor))
-
-
 def step_run_get_or_create(run: Run, step: dict, cursor: list) -> tuple[StepRun, bool]:
     """The step's record, made as running its first attempt if no earlier claim reached the step."""
     new_step = _new_step_run(run, step, cursor)
@@ -319,6 +447,38 @@ def step_run_record(
 ) -> None:
     """Record how an attempt at a step ended: `result` when it ran, or the error and what went out
     and came back; `started` (time.monotonic()) gives its duration."""
+    step_run_mark(
+        step_run, status, result=result, error=error, output=output, request=request, response=response, started=started
+    )
+    _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
+
+
+def step_runs_save(step_runs: list[StepRun]) -> None:
+    """Save how many steps ended (each marked by `step_run_mark`), in one round trip: psycopg
+    pipelines an executemany."""
+    if step_runs:
+        with connection.cursor() as cursor:
+            cursor.executemany(_STEP_RUN_RECORD, [_step_run_params(step_run) for step_run in step_runs])
+
+
+_STEP_RUN_RECORD = (
+    "UPDATE actions_steprun SET status = %s, error = %s, output = %s, request = %s, response = %s,"
+    " finished_at = %s, duration_ms = %s WHERE id = %s"
+)
+
+
+def step_run_mark(
+    step_run: StepRun,
+    status: str,
+    *,
+    result: StepResult | None = None,
+    error: str = "",
+    output: dict | None = None,
+    request: dict | None = None,
+    response: dict | None = None,
+    started: float | None = None,
+) -> None:
+    """`step_run_record` in memory only: the record as it ended, for `step_runs_save`."""
     now = timezone.now()
     step_run.status = status
     step_run.error = error
@@ -337,21 +497,20 @@ def step_run_record(
         step_run.finished_at = now
     if started is not None:
         step_run.duration_ms = round((time.monotonic() - started) * 1000, 2)
-    _sql(
-        "UPDATE actions_steprun SET status = %s, error = %s, output = %s, request = %s, response = %s,"
-        " finished_at = %s, duration_ms = %s WHERE id = %s",
-        [
-            step_run.status,
-            step_run.error,
-            *(
-                None if value is None else json.dumps(value)
-                for value in (step_run.output, step_run.request, step_run.response)
-            ),
-            _when(step_run.finished_at),
-            step_run.duration_ms,
-            step_run.pk,
-        ],
-    )
+
+
+def _step_run_params(step_run: StepRun) -> list:
+    return [
+        step_run.status,
+        step_run.error,
+        *(
+            None if value is None else json.dumps(value)
+            for value in (step_run.output, step_run.request, step_run.response)
+        ),
+        _when(step_run.finished_at),
+        step_run.duration_ms,
+        step_run.pk,
+    ]
 
 
 # ---------------------------------------------------------------- finding work
@@ -360,19 +519,19 @@ def step_run_record(
 _READY = (
     "SELECT r.id FROM actions_run r WHERE r.status = %s AND NOT EXISTS (SELECT 1 FROM actions_run o"
     " WHERE o.task_id = r.task_id AND o.id <> r.id"
-    " AND (o.status = %s OR (o.status = %s AND o.id < r.id))) ORDER BY r.id LIMIT 32"
+    " AND (o.status = %s OR (o.status = %s AND o.id < r.id))) ORDER BY r.id LIMIT %s"
 )
-_DUE = "SELECT id FROM actions_run WHERE status = %s AND wake_at <= %s ORDER BY wake_at LIMIT 16"
+_DUE = "SELECT id FROM actions_run WHERE status = %s AND wake_at <= %s ORDER BY wake_at LIMIT %s"
 
 
-def runs_ready() -> list[int]:
-    """Up to 32 runs a claim would take, oldest first."""
-    return [row[0] for row in _sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING])]
+def runs_ready(limit: int = 32) -> list[int]:
+    """Up to `limit` runs a claim would take, oldest first."""
+    return [row[0] for row in _sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING, limit])]
 
 
-def runs_due() -> list[int]:
-    """Up to 16 waiting runs whose time has come, the longest overdue first."""
-    return [row[0] for row in _sql(_DUE, [Run.Status.WAITING, _when(timezone.now())])]
+def runs_due(limit: int = 16) -> list[int]:
+    """Up to `limit` waiting runs whose time has come, the longest overdue first."""
+    return [row[0] for row in _sql(_DUE, [Run.Status.WAITING, _when(timezone.now()), limit])]
 
 
 def runs_mark_rung(*, now: datetime, rung_before: datetime, pending_before: datetime | None) -> list[int]:
@@ -398,6 +557,20 @@ def runs_mark_rung(*, now: datetime, rung_before: datetime, pending_before: date
         if rung:
             Run.objects.filter(pk__in=rung).update(rung_at=now)
     return rung
+
+
+def runs_next_on_tasks(task_ids: list[int]) -> list[int]:
+    """`run_next_on_task` for many tasks at once: the first pending run of each."""
+    if not task_ids:
+        return []
+    return [
+        row[0]
+        for row in _sql(
+            f"SELECT MIN(id) FROM actions_run WHERE task_id IN ({_placeholders(task_ids)}) AND status = %s"
+            " GROUP BY task_id",
+            [*task_ids, Run.Status.PENDING],
+        )
+    ]
 
 
 def run_next_on_task(run: Run) -> int | None:

@@ -205,8 +205,28 @@ def task_with_relations(*, task_id: int, lock: bool = False) -> Task | None:
     with db.cursor() as cursor:
         cursor.execute(statement, [task_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _task_from_row(db, columns, row)
+
+
+def tasks_with_relations(*, task_ids: list[int]) -> dict[int, Task]:
+    """`task_with_relations` for many tasks in one statement (the worker's batch of runs), by id;
+    a task that no longer exists is missing."""
+    if not task_ids:
+        return {}
+    db = connections[DEFAULT_DB_ALIAS]
+    plans = _plans.setdefault(db, {})
+    if "many" not in plans:
+        plans["many"] = _task_read_plan(db, False)
+    statement, columns = plans["many"]
+    statement = statement.replace("t.id = %s", f"t.id IN ({', '.join(['%s'] * len(task_ids))})")
+    with db.cursor() as cursor:
+        cursor.execute(statement, list(task_ids))
+        rows = cursor.fetchall()
+    tasks = (_task_from_row(db, columns, row) for row in rows)
+    return {task.pk: task for task in tasks}
+
+
+def _task_from_row(db, columns: list, row: tuple) -> Task:
     made: dict[str | None, Any] = {}
     start = 0
     for (model, _alias, place), fields in zip(_WITH_RELATIONS, columns, strict=True):

@@ -1,5 +1,6 @@
 """A commit that starts many runs rings for a few; a worker drains the rest from the table."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -154,3 +155,134 @@ def test_a_drain_hands_back_what_it_has_not_started_when_its_batch_runs_long(see
 
     assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
     assert list(StepRun.objects.filter(run__in=runs).values_list("attempts", flat=True)) == [1, 1, 1]
+
+
+def test_a_drained_batch_of_webhooks_ends_together_in_few_statements(seed, rung, django_capture_on_commit_callbacks):
+    """Each run is delivered once, under its own idempotency id, and recorded with what went out and
+    came back; the batch's runs end in one transaction, so a run costs a couple of statements."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions.models import StepRun
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [{"id": "hook", "type": "webhook", "config": {"url": receiver.url, "maxAttempts": 1}}]
+        tasks = more_tasks(seed, 16)
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            runs = runs_create(
+                [run_build(kind="workflow", flow=seed.flow, task=task, name="Hook", program=program) for task in tasks]
+            )
+        with CaptureQueriesContext(connection) as statements:
+            assert run_drain() == 16
+        requests = receiver.wait_for_requests(16)
+    keys = sorted(request.headers["Idempotency-Key"] for request in requests)
+    assert keys == sorted(f"run_{run.pk}_step_0" for run in runs)
+    # Each run sent its own task, read with the batch's others.
+    sent = {request.headers["Idempotency-Key"]: json.loads(request.body)["task"] for request in requests}
+    for run, task in zip(runs, tasks, strict=True):
+        assert (sent[f"run_{run.pk}_step_0"]["id"], sent[f"run_{run.pk}_step_0"]["Company ID"]) == (
+            task.pk,
+            current(task)["Company ID"],
+        )
+    ended = Run.objects.filter(pk__in=[r.pk for r in runs])
+    assert [(run.status, run.cursor, run.lease_owner) for run in ended] == [("success", [1], "")] * 16
+    records = StepRun.objects.filter(run__in=runs)
+    assert {(r.status, r.response["status_code"], r.request["headers"]["Idempotency-Key"]) for r in records} == {
+        ("success", 200, f"run_{run.pk}_step_0") for run in runs
+    }
+    assert all(record.finished_at and record.duration_ms is not None for record in records)
+    assert len(statements) <= 3 * 16, [q["sql"][:80] for q in statements.captured_queries]
+
+
+def test_a_batch_records_nothing_for_a_run_whose_lease_went_elsewhere(seed, start):
+    from actions.engine import _Batch, runs_claim
+    from actions.models import StepRun
+
+    runs = start(more_tasks(seed, 2))
+    claims = runs_claim([r.pk for r in runs], "me", limit=8)
+    batch = _Batch(claims, read_tasks=True)
+    for claim in claims:
+        batch.end(claim, claim.next_step_run, [1], None, None)
+    # The second run's lease expired and another worker took it over meanwhile.
+    Run.objects.filter(pk=runs[1].pk).update(lease_owner="another worker")
+    batch.record()
+    assert Run.objects.get(pk=runs[0].pk).status == Run.Status.SUCCESS
+    assert (Run.objects.get(pk=runs[1].pk).status, Run.objects.get(pk=runs[1].pk).lease_owner) == (
+        Run.Status.RUNNING,
+        "another worker",
+    )
+    assert StepRun.objects.get(run=runs[0]).status == StepRun.Status.SUCCESS
+    assert StepRun.objects.get(run=runs[1]).status == StepRun.Status.RUNNING  # its owner records it
+
+
+def test_due_waits_are_claimed_and_ended_in_batches(seed, rung, monkeypatch):
+    """Many waits falling due at once end in a handful of statements, not a dozen each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions.models import StepRun
+
+    program = [{"id": "w", "type": "wait", "config": {"duration": 1, "unit": "seconds"}}]
+    tasks = more_tasks(seed, 40)
+    with transaction.atomic():
+        runs = runs_create(
+            [run_build(kind="workflow", flow=seed.flow, task=task, name="W", program=program) for task in tasks]
+        )
+    assert run_drain() == 40
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"waiting"}
+    not_yet = runs_create([run_build(kind="workflow", flow=seed.flow, task=seed.task, name="W", program=program)])[0]
+    run_execute(not_yet.pk)  # waits a second from now: not due
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(wake_at=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setattr("actions.engine._next_due_check", 0.0)
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as statements:
+        from actions.engine import run_due
+
+        assert run_due() == 40
+    assert len(statements) <= 20, [q["sql"][:80] for q in statements.captured_queries]
+    assert [(run.status, run.cursor) for run in Run.objects.filter(pk__in=[r.pk for r in runs])] == [
+        ("success", [1])
+    ] * 40
+    waits = StepRun.objects.filter(run__in=runs)
+    assert {(w.status, w.attempts) for w in waits} == {(StepRun.Status.SUCCESS, 1)}
+    assert all(w.finished_at >= before for w in waits)  # each ended as its batch took it
+    assert Run.objects.get(pk=not_yet.pk).status == Run.Status.WAITING
+
+
+def test_a_due_batch_takes_one_run_per_task(seed, rung, monkeypatch):
+    """Two runs on one task waiting for the same moment: the batch takes the first, the next the second."""
+    from actions.engine import runs_claim
+
+    program = [{"id": "w", "type": "wait", "config": {"duration": 1, "unit": "seconds"}}]
+    with transaction.atomic():
+        runs = runs_create(
+            [run_build(kind="workflow", flow=seed.flow, task=seed.task, name="W", program=program) for _ in range(2)]
+        )
+    run_execute(runs[0].pk)
+    run_execute(runs[1].pk)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(wake_at=timezone.now() - timedelta(seconds=1))
+    [claim] = runs_claim([r.pk for r in runs], "me", limit=8, due=True)
+    assert claim.pk == runs[0].pk and claim.step_run.path == "0" and claim.step_run.status == "waiting"
+    assert Run.objects.get(pk=runs[1].pk).status == Run.Status.WAITING
+
+
+def test_due_waits_handed_back_wait_again_and_are_taken_next_time(seed, rung, monkeypatch):
+    from actions.engine import _hand_back, run_due, runs_claim
+
+    program = [{"id": "w", "type": "wait", "config": {"duration": 1, "unit": "seconds"}}]
+    with transaction.atomic():
+        runs = runs_create(
+            [run_build(kind="workflow", flow=seed.flow, task=t, name="W", program=program) for t in more_tasks(seed, 2)]
+        )
+    assert run_drain() == 2
+    due_at = timezone.now() - timedelta(seconds=1)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(wake_at=due_at)
+    claims = runs_claim([r.pk for r in runs], "me", limit=8, due=True)
+    _hand_back(claims, "me")
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", "lease_owner", "wake_at")) == {
+        ("waiting", "", due_at)
+    }
+    monkeypatch.setattr("actions.engine._next_due_check", 0.0)
+    assert run_due() == 2
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
