@@ -22,8 +22,9 @@ SWEEP_DISPATCH_SECONDS = 1.0
 
 
 def events_dispatch_job() -> None:
-    """The doorbell a task write rings after commit: dispatch pending task events."""
-    events_dispatch()
+    """The doorbell a task write rings after commit: dispatch pending task events, and relay the
+    runs a few of them start in the same job rather than after another queue hop."""
+    events_dispatch(execute_runs=True)
 
 
 def events_sweep(*, now: datetime.datetime | None = None) -> int:
