@@ -239,3 +239,15 @@ class Field(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccessVersion(models.Model):
+    """One row whose value a database trigger replaces (with a new random number, so a rolled-back
+    value never comes back) in the transaction of every write to tokens, users, organizations,
+    their memberships, flows and flow memberships (migration 0004). flows.access caches who a token
+    is and which flow a person may work in per process under it."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.value)
