@@ -24,6 +24,7 @@ from django_q.tasks import async_task
 
 from actions.engine import queue_broker, run_build, run_execute, runs_create
 from actions.models import Run
+from flows.selectors import flow_read_now
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate
@@ -214,6 +215,8 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int, list[int]]:
                 .select_related("flow__organization", "task__stage", "task__assignee")
                 .order_by("id")
             )
+            for event in events:
+                flow_read_now(event.flow)  # read just now: its fields may come from the process's cache
             failed = _start_runs(events, started)
             marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now()
