@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from flows.admin import BookkeepingAdmin, FlowReadableAdmin
-from workflows.models import DispatchBell, OverdueMark, RoundRobinCursor, Workflow, WorkflowAction
+from flows.admin import FlowReadableAdmin
+from workflows.models import OverdueMark, RoundRobinCursor, Workflow, WorkflowAction
 
 
 class WorkflowActionInline(admin.TabularInline):
@@ -40,8 +40,3 @@ class OverdueMarkAdmin(FlowReadableAdmin):
     flow_lookups = ("task__flow",)
     list_display = ["id", "task", "due", "created_at"]
     raw_id_fields = ["task"]
-
-
-@admin.register(DispatchBell)
-class DispatchBellAdmin(BookkeepingAdmin):
-    list_display = ["id", "rung", "rung_at"]

@@ -2,33 +2,32 @@
 filters, and start a run for each match. Bounded: a change made by a workflow run is one link
 deeper than its trigger, and past MAX_WORKFLOW_DEPTH no run starts (a failed run says why).
 
-Task events are an outbox. A write records its events in its own transaction and, after commit, only
-rings a doorbell (`events_enqueue`, hooked into tasks in WorkflowsConfig.ready()). Workers take
-undispatched events in batches (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transactions take one
-writer at a time), match them, and create the runs in the transaction that marks the events
-dispatched: an event yields its runs exactly once, whatever process dies when, and the sweeper
-finds events whose doorbell never rang."""
+Task events are an outbox. A write records its events in its own transaction and nothing more; a
+dispatcher thread in every worker process (workflows.jobs) looks at the outbox every few
+milliseconds, takes undispatched events in batches (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE
+transactions take one writer at a time), matches them, and creates the runs in the transaction that
+marks the events dispatched: an event yields its runs exactly once, whatever process dies when. The
+runs' doorbells wake the drain; the sweeper is the backstop for events no dispatcher took."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from actions.engine import queue_broker, run_build, run_execute, runs_create
+from actions.engine import run_build, runs_create
 from actions.models import Run
 from flows.selectors import flow_read_now
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate
-from workflows.models import DispatchBell, Workflow
+from workflows.models import Workflow
 from workflows.triggers import trigger_types_for_change
 
 logger = logging.getLogger(__name__)
@@ -72,8 +71,7 @@ def program_for(workflow: Workflow) -> list[dict]:
 
 # ---------------------------------------------------------------- the outbox
 
-# A doorbell's job dispatches for at most this long, then rings for another job to go on: a
-# django-q2 job must end well inside the cluster's timeout.
+# A dispatcher dispatches for at most this long at a time (then looks again).
 DISPATCH_SECONDS = 5.0
 # Rounds in a row that found only events whose task has an earlier event held by another worker,
 # before this worker leaves them to that worker (which goes on after its commit) or to the sweeper.
@@ -83,121 +81,49 @@ _DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 def events_enqueue() -> None:
-    """Ring the dispatcher's doorbell after a commit that recorded task events, unless it has been
-    rung already and its job has not finished: that job looks for work once more after it clears
-    the bell, so it finds these events too. One job at a time, not one per write. The job carries
-    no arguments (the events are in the table) and losing it is harmless: the sweeper dispatches
-    events nobody rang for, and a bell left rung goes stale."""
-    try:
-        if _bell_take():
-            _ring()
-    except _DATABASE_DOWN:  # the events are safe in the database: the sweeper finds them
-        logger.warning("could not ring for task events; the sweeper will dispatch them", exc_info=True)
+    """Called after every commit that recorded task events (the hook WorkflowsConfig.ready()
+    subscribes). Nothing to send: every worker process has a dispatcher thread that looks at the
+    outbox every DISPATCH_POLL_SECONDS (workflows.jobs), so an event waits in no queue. In a worker
+    process (a workflow's own writes) it wakes that thread at once."""
+    dispatch_wake.set()
 
 
-def _ring() -> None:
-    try:
-        # The process's one broker, shared with the run engine's doorbells.
-        async_task("workflows.jobs.events_dispatch_job", task_name="dispatch-events", save=False, broker=queue_broker())
-    except Exception:  # the broker may be down; the events are safe in the database
-        logger.warning("could not ring for task events; the sweeper will dispatch them", exc_info=True)
-        _bell_clear()  # no job is coming: the next write rings again
+# Set to wake this process's dispatcher thread before its next look at the outbox.
+dispatch_wake = threading.Event()
 
 
-# A bell rung longer ago than this counts as lost (its job died with its worker, or never reached
-# the queue): the next write rings again. Well above DISPATCH_SECONDS, so a job that is working is
-# not doubled; a duplicate job would only cost a job, never a second dispatch of an event.
-BELL_STALE_SECONDS = 30.0
-_BELL = 1  # the one row's id
+def events_pending() -> bool:
+    """Whether any task event waits to be dispatched: one read of the outbox's partial index."""
+    return TaskEvent.objects.filter(dispatched_at__isnull=True).exists()
 
 
-def _bell_take() -> bool:
-    """Set the bell unless it is set: True when this caller set it (and must ring)."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=BELL_STALE_SECONDS)
-    # A read first: under a stream of writes the bell is mostly set, and a read takes no lock.
-    state = DispatchBell.objects.filter(pk=_BELL).values_list("rung", "rung_at").first()
-    if state is None:
-        DispatchBell.objects.get_or_create(pk=_BELL)  # the row is made on the first ring
-    elif state[0] and state[1] is not None and state[1] > stale:
-        return False
-    return bool(
-        DispatchBell.objects.filter(Q(rung=False) | Q(rung_at__isnull=True) | Q(rung_at__lte=stale), pk=_BELL).update(
-            rung=True, rung_at=now
-        )
-    )
-
-
-def _bell_clear() -> None:
-    DispatchBell.objects.filter(pk=_BELL, rung=True).update(rung=False)
-
-
-def _bell_hand_over() -> None:
-    """Out of time, not out of work: ring another job to go on, the bell kept set for it."""
-    DispatchBell.objects.filter(pk=_BELL).update(rung=True, rung_at=timezone.now())
-    _ring()
-
-
-# A dispatcher executes the runs a batch started itself, rather than leaving them to their doorbells'
-# jobs (another queue hop each), when the batch started at most this many: a trickle of task writes
-# is relayed in one job. A burst's runs are left to the drain, so dispatching goes on meanwhile.
-RUNS_INLINE = 8
-
-
-def events_dispatch(
-    *, budget_seconds: float = DISPATCH_SECONDS, batch: int | None = None, execute_runs: bool = False
-) -> int:
+def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | None = None) -> int:
     """Dispatch undispatched task events to the workflows, oldest first, a batch per transaction,
-    until none is left that this worker may take or the budget is spent (then another job is rung
-    to go on). With `execute_runs` (the doorbell's job), a small batch's runs are executed here at
-    once, through the engine (its claim makes sure each runs once, after its task's earlier runs).
-    When it finds no work, it clears the doorbell's bell and looks once more: an event committed
-    before the clear is found by that look, one committed after it rings again. Returns how many
-    events were dispatched."""
+    until none is left that this worker may take or the budget is spent. Returns how many events
+    were dispatched."""
     batch = batch or int(getattr(settings, "EVENT_DISPATCH_BATCH", 200))
     deadline = time.monotonic() + budget_seconds
     done = held = 0
-    cleared = False
-    try:
-        while True:
-            if time.monotonic() >= deadline:
-                _bell_hand_over()
+    while time.monotonic() < deadline:
+        taken, waiting = _dispatch_batch(limit=batch)
+        done += taken
+        if taken:
+            held = 0
+        elif not waiting:
+            return done
+        else:
+            # Every event this worker could take waits for an earlier event of its task that
+            # another worker holds: give it a moment to commit.
+            held += 1
+            if held >= HELD_ROUNDS:
                 return done
-            taken, waiting, runs = _dispatch_batch(limit=batch)
-            done += taken
-            if execute_runs and runs and len(runs) <= RUNS_INLINE:
-                for run_id in runs:
-                    if time.monotonic() >= deadline:
-                        break  # the doorbells runs_create rang find the rest
-                    run_execute(run_id, reload=False)
-            if taken:
-                held = 0
-            elif not waiting:
-                if cleared:
-                    return done
-                _bell_clear()
-                cleared = True
-            else:
-                # Every event this worker could take waits for an earlier event of its task that
-                # another worker holds: give it a moment to commit.
-                held += 1
-                if held >= HELD_ROUNDS:
-                    _bell_clear()  # that worker dispatches them once its commit is in
-                    return done
-                time.sleep(0.01 * held)
-    except BaseException:
-        # The database may be down: let the next write (or the sweeper) ring again.
-        try:
-            _bell_clear()
-        except Exception:
-            logger.warning("could not clear the dispatch bell; it goes stale", exc_info=True)
-        raise
+            time.sleep(0.01 * held)
+    return done  # out of time, not necessarily out of work: the next look goes on
 
 
-def _dispatch_batch(*, limit: int) -> tuple[int, int, list[int]]:
+def _dispatch_batch(*, limit: int) -> tuple[int, int]:
     """One transaction: take up to `limit` undispatched events, start the runs of those that may go
-    now, mark them dispatched. Returns (dispatched, held back for their task's earlier event, the
-    ids of the pending runs started)."""
+    now, mark them dispatched. Returns (dispatched, held back for their task's earlier event)."""
     with transaction.atomic():
         claimed = list(
             TaskEvent.objects.select_for_update(skip_locked=True)
@@ -206,8 +132,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int, list[int]]:
             .values_list("id", "task_ref")[:limit]
         )
         if not claimed:
-            return 0, 0, []
-        started: list[Run] = []
+            return 0, 0
         ready = _in_task_order(claimed)
         if ready:
             events = list(
@@ -217,7 +142,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int, list[int]]:
             )
             for event in events:
                 flow_read_now(event.flow)  # read just now: its fields may come from the process's cache
-            failed = _start_runs(events, started)
+            failed = _start_runs(events)
             marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now()
             )
@@ -225,7 +150,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int, list[int]]:
                 raise RuntimeError(f"task events dispatched twice: {marked} of {len(ready)} still pending")
             for event_id, reason in failed.items():
                 TaskEvent.objects.filter(pk=event_id).update(dispatch_error=reason)
-    return len(ready), len(claimed) - len(ready), [run.pk for run in started if run.status == Run.Status.PENDING]
+    return len(ready), len(claimed) - len(ready)
 
 
 def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
@@ -255,16 +180,14 @@ def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
     return ready
 
 
-def _start_runs(events: list[TaskEvent], started: list[Run]) -> dict[int, str]:
+def _start_runs(events: list[TaskEvent]) -> dict[int, str]:
     """Start the runs the events' matches call for, a batch's together (see fire_many). Returns
     {event id: why matching it failed}: a failing event is dispatched with its reason, and must not
-    hold up the others (nor, since it counts as dispatched, its task's later events). The runs
-    started are added to `started`."""
+    hold up the others (nor, since it counts as dispatched, its task's later events)."""
     failed: dict[int, str] = {}
     try:
         with transaction.atomic():
-            runs = _fire_events(events, failed)
-        started.extend(runs)
+            _fire_events(events, failed)
         return failed
     except _DATABASE_DOWN:
         raise
@@ -274,8 +197,7 @@ def _start_runs(events: list[TaskEvent], started: list[Run]) -> dict[int, str]:
     for event in events:
         try:
             with transaction.atomic():
-                runs = _fire_events([event], failed)
-            started.extend(runs)
+                _fire_events([event], failed)
         except _DATABASE_DOWN:
             raise
         except Exception as exc:

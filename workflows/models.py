@@ -65,16 +65,3 @@ class OverdueMark(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} overdue for {self.due}"
-
-
-class DispatchBell(models.Model):
-    """One row: whether a dispatch job has been rung and has not finished yet. A task write rings
-    the dispatcher only when nobody has (workflows.dispatch.events_enqueue), so a stream of writes
-    costs one job at a time, not one job each; the dispatcher clears it when it finds no work, and
-    a bell rung longer ago than BELL_STALE_SECONDS counts as lost."""
-
-    rung = models.BooleanField(default=False)
-    rung_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"rung at {self.rung_at}" if self.rung else "quiet"

@@ -2,14 +2,13 @@
 job) matches them and starts the runs, exactly once, in order per task, a failure marked on the event
 and on the workflow's runs, never on the write."""
 
-import datetime
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 from django_q.models import OrmQ
 
 from actions.models import Run
@@ -18,9 +17,8 @@ from tasks.services import task_update
 from tests.workflows.conftest import dispatch_events
 from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
 from workflows import dispatch
-from workflows.dispatch import events_dispatch
-from workflows.jobs import events_dispatch_job
-from workflows.models import DispatchBell
+from workflows.dispatch import events_dispatch, events_pending
+from workflows.jobs import dispatch_loop
 
 pytestmark = pytest.mark.django_db
 
@@ -54,16 +52,14 @@ def test_a_task_write_matches_no_workflow_and_only_rings(crm, api, django_captur
     client = api(crm.world.admin)
     with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
         task = create_lead(client)
-    # The request read no workflow and started nothing: its event waits in the outbox. (Its only
-    # workflows table is the dispatcher's bell, which it rang.)
-    assert not [q["sql"] for q in queries if "workflows_" in q["sql"] and "workflows_dispatchbell" not in q["sql"]]
+    # The request read no workflow and started nothing: its event waits in the outbox.
+    assert not [q["sql"] for q in queries if "workflows_" in q["sql"]]
     assert not Run.objects.exists()
     event = TaskEvent.objects.get(task_id=task["id"])
     assert event.dispatched_at is None
-    # After commit it rang the dispatcher's doorbell: a job with no arguments at all.
-    [message] = OrmQ.objects.all()
-    assert message.task["func"] == "workflows.jobs.events_dispatch_job"
-    assert not message.task["args"] and not message.task["kwargs"]
+    # Nor did it queue anything: the workers' dispatcher threads find it in the outbox.
+    assert not OrmQ.objects.exists()
+    assert events_pending()
 
     assert dispatch_events() == 1
     [run] = Run.objects.filter(workflow_id=wf)
@@ -200,49 +196,34 @@ def test_a_later_event_waits_while_another_worker_holds_its_tasks_earlier_one(cr
     assert [r.context["event"]["id"] for r in runs] == [b1.pk, a1.pk, a2.pk]
 
 
-def _rings() -> list[str]:
-    return [m.task["func"] for m in OrmQ.objects.all() if m.task["func"] == "workflows.jobs.events_dispatch_job"]
-
-
-def test_writes_ring_once_until_the_dispatcher_has_looked_and_its_job_relays_the_runs(
-    crm, api, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_dispatcher_thread_starts_the_runs_of_committed_writes_by_itself(crm, api):
+    """No job, no ring: the thread every worker process runs takes events as they commit, in order,
+    once each (two threads at once here, as two worker processes would run)."""
     wf = workflow(api, crm.world.admin, "lead_created")
     client = api(crm.world.admin)
-    tasks = []
-    for _ in range(3):
-        with django_capture_on_commit_callbacks(execute=True):
-            tasks.append(create_lead(client))
-    # The first write rang; the others found the bell rung and its job not done: one job for three.
-    assert len(_rings()) == 1
-    OrmQ.objects.all().delete()
-
-    events_dispatch_job()
-    # One job dispatched the three events and ran their runs itself, in their order, once each:
-    # no second queue hop for a trickle of writes.
+    stop = threading.Event()
+    threads = [threading.Thread(target=_loop_then_close, args=(stop,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        tasks = [create_lead(client) for _ in range(5)]
+        deadline = time.monotonic() + 10
+        while Run.objects.filter(workflow_id=wf).count() < len(tasks) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
     runs = Run.objects.filter(workflow_id=wf).order_by("pk")
-    assert [(run.task_id, run.status) for run in runs] == [(task["id"], Run.Status.SUCCESS) for task in tasks]
-    assert all(client.get(f"{LEADS}/{task['id']}").json()["Tags"] == ["seen"] for task in tasks)
-    assert not TaskEvent.objects.filter(dispatched_at__isnull=True).exists()
-    # Having found no more work, it cleared the bell: the next write rings again.
-    with django_capture_on_commit_callbacks(execute=True):
-        create_lead(client)
-    assert len(_rings()) == 1
+    assert [run.task_id for run in runs] == [task["id"] for task in tasks]
+    assert not events_pending()
+    # The queue holds the runs' doorbells only.
+    assert {message.task["func"] for message in OrmQ.objects.all()} <= {"actions.jobs.run_wake"}
 
 
-def test_a_bell_rung_long_ago_counts_as_lost(crm, api, django_capture_on_commit_callbacks):
-    client = api(crm.world.admin)
-    # Rung a moment ago (its job is on its way): a write does not ring again.
-    DispatchBell.objects.update_or_create(pk=1, defaults={"rung": True, "rung_at": timezone.now()})
-    with django_capture_on_commit_callbacks(execute=True):
-        create_lead(client)
-    assert _rings() == []
-    # Rung longer ago than any job takes (its worker died, the broker lost it): the next write rings.
-    DispatchBell.objects.filter(pk=1).update(
-        rung_at=timezone.now() - datetime.timedelta(seconds=dispatch.BELL_STALE_SECONDS + 1)
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        create_lead(client)
-    assert len(_rings()) == 1
-    assert dispatch_events() == 2  # both events, whoever rang
-    assert not DispatchBell.objects.get(pk=1).rung
+def _loop_then_close(stop: threading.Event) -> None:
+    try:
+        dispatch_loop(stop)
+    finally:
+        connection.close()
