@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from flows.models import AccessVersion, Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flows.models import CacheVersion, Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
 from flows.selectors import flow_readable_ids
 from flows.services import flow_schema_bump
 from flowsite.secrets import MASK
@@ -182,6 +182,6 @@ class BookkeepingAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(AccessVersion)
-class AccessVersionAdmin(BookkeepingAdmin):
+@admin.register(CacheVersion)
+class CacheVersionAdmin(BookkeepingAdmin):
     list_display = ["id", "value"]

@@ -11,6 +11,7 @@ runs' doorbells wake the drain; the sweeper is the backstop for events no dispat
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -23,7 +24,8 @@ from django.utils import timezone
 
 from actions.engine import run_build, runs_create
 from actions.models import Run
-from flows.selectors import flow_read_now
+from flows.models import CacheVersion, Flow
+from flows.selectors import flow_read_now, version_cached
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate
@@ -239,6 +241,28 @@ def _triggered(event: TaskEvent) -> tuple | None:
     return task, types, context, event.depth
 
 
+def active_workflows(*, flow: Flow) -> list[Workflow]:
+    """The active workflows that listen to the flow's module, its own and its organization's, each
+    with its `program`: kept per process under the workflows version, which a trigger replaces with
+    every write to workflows and their actions (flows.models.CacheVersion), so a dispatch reads one
+    row instead of the workflows and their actions. Shared: callers change none of them."""
+
+    def load() -> list[Workflow]:
+        workflows = list(
+            Workflow.objects.filter(
+                Q(flow__isnull=True) | Q(flow=flow),
+                organization_id=flow.organization_id,
+                trigger_module=flow.module,
+                is_active=True,
+            ).prefetch_related("actions")
+        )
+        for workflow in workflows:
+            workflow.program = program_for(workflow)
+        return workflows
+
+    return version_cached(CacheVersion.WORKFLOWS, ("workflows", flow.pk, flow.organization_id, flow.module), load)
+
+
 def fire(*, task: Task, trigger_types: list[str], context: dict[str, Any], depth: int) -> list[Run]:
     """Start a run of every active workflow whose trigger is one of `trigger_types` and whose
     filters match the task."""
@@ -261,15 +285,8 @@ def fire_many(
     runs: list[Run] = []
     for flow_items in by_flow.values():
         flow = flow_items[0][0].flow
-        workflows = list(
-            Workflow.objects.filter(
-                Q(flow__isnull=True) | Q(flow=flow),
-                organization_id=flow.organization_id,
-                trigger_module=flow.module,
-                trigger_type__in={name for _task, types, _context, _depth in flow_items for name in types},
-                is_active=True,
-            ).prefetch_related("actions")
-        )
+        wanted = {name for _task, types, _context, _depth in flow_items for name in types}
+        workflows = [workflow for workflow in active_workflows(flow=flow) if workflow.trigger_type in wanted]
         if not workflows:
             continue
         fields = flow_fields(flow=flow)
@@ -315,7 +332,7 @@ def fire_many(
                     new_runs.append(_stopped_chain(workflow=workflow, task=task, context=run_context, depth=depth))
                     continue
                 if workflow.pk not in programs:
-                    programs[workflow.pk] = program_for(workflow)
+                    programs[workflow.pk] = copy.deepcopy(workflow.program)  # the cached one is shared
                 new_runs.append(
                     run_build(
                         kind=Run.Kind.WORKFLOW,

@@ -27,7 +27,7 @@ def test_a_repeated_request_reads_the_version_not_the_token_or_the_flow(world):
     with CaptureQueriesContext(connection) as queries:
         assert client.get(TASKS).status_code == 200
     sql = _tables(queries)
-    assert "flows_accessversion" in sql
+    assert "flows_cacheversion" in sql
     assert "authtoken_token" not in sql and "flows_flowmembership" not in sql
 
 

@@ -19,6 +19,7 @@ from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixtu
 from workflows import dispatch
 from workflows.dispatch import events_dispatch, events_pending
 from workflows.jobs import dispatch_loop
+from workflows.models import Workflow, WorkflowAction
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +228,24 @@ def _loop_then_close(stop: threading.Event) -> None:
         dispatch_loop(stop)
     finally:
         connection.close()
+
+
+def test_the_dispatchers_cached_workflows_change_with_every_workflow_write(crm, api):
+    """A flow's active workflows are kept per process under a version that triggers replace with
+    every write to workflows and their actions, so the next dispatch matches what was just written."""
+    client = api(crm.world.admin)
+    first = workflow(api, crm.world.admin, "lead_created", name="First")
+    create_lead(client)
+    assert dispatch_events() == 1  # the cache holds [First] now
+    second = workflow(api, crm.world.admin, "lead_created", name="Second")
+    Workflow.objects.filter(pk=first).update(is_active=False)  # a queryset update: no signal
+    create_lead(client)
+    dispatch_events()
+    assert Run.objects.filter(workflow_id=first).count() == 1
+    assert Run.objects.filter(workflow_id=second).count() == 1
+    # An action edited in place is the program the next run gets.
+    WorkflowAction.objects.filter(workflow_id=second).update(config={"tag": "fresh"})
+    create_lead(client)
+    dispatch_events()
+    newest = Run.objects.filter(workflow_id=second).latest("pk")
+    assert newest.program[0]["config"] == {"tag": "fresh"}
