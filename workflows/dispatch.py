@@ -85,7 +85,7 @@ _DATABASE_DOWN = (OperationalError, InterfaceError)
 def events_enqueue() -> None:
     """Called after every commit that recorded task events (the hook WorkflowsConfig.ready()
     subscribes). Nothing to send: every worker process has a dispatcher thread that looks at the
-    outbox every DISPATCH_POLL_SECONDS (workflows.jobs), so an event waits in no queue. In a worker
+    outbox every EVENT_DISPATCH_POLL_SECONDS (workflows.jobs), so an event waits in no queue. In a worker
     process (a workflow's own writes) it wakes that thread at once."""
     dispatch_wake.set()
 
@@ -208,9 +208,10 @@ def _start_runs(events: list[TaskEvent]) -> dict[int, str]:
     return failed
 
 
-def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> list[Run]:
+def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> None:
     matches = [match for match in map(_triggered, events) if match is not None]
-    return fire_many(matches, failed=failed) if matches else []
+    if matches:
+        fire_many(matches, failed=failed)
 
 
 def _triggered(event: TaskEvent) -> tuple | None:
