@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flows.models import CacheVersion, Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
 from flows.selectors import flow_readable_ids
 from flows.services import flow_schema_bump
 from flowsite.secrets import MASK
@@ -167,3 +167,21 @@ class FieldAdmin(SchemaPartAdmin):
     list_display = ["id", "name", "type", "flow", "required", "unique", "position"]
     list_filter = ["type", "required", "unique"]
     search_fields = ["name", "flow__name"]
+
+
+class BookkeepingAdmin(admin.ModelAdmin):
+    """Rows the app keeps for itself (a version, a bell): shown, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CacheVersion)
+class CacheVersionAdmin(BookkeepingAdmin):
+    list_display = ["id", "value"]

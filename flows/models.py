@@ -239,3 +239,21 @@ class Field(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CacheVersion(models.Model):
+    """Versions that database triggers replace (with a new random number, so a rolled-back value
+    never comes back) in the transaction of every write to the tables they cover (flows.triggers).
+    Processes cache reads under them (flows.selectors.version_cached):
+
+    ACCESS: tokens, users, organizations, their memberships, flows and flow memberships: who a token
+    is and which flow a person may work in (migration flows 0004).
+    WORKFLOWS: workflows and their actions: a flow's active workflows (migration workflows 0004)."""
+
+    ACCESS = 1
+    WORKFLOWS = 2
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.value}"

@@ -4,13 +4,17 @@ Anything outside that scope is "not found", so nobody learns that it exists.
 """
 
 import copy
+import random
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from rest_framework.authtoken.models import Token
 
-from flows.models import Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flows.models import CacheVersion, Field, Flow, FlowMembership, Organization, OrganizationMembership, Stage, User
+from flowsite.authentication import token_read
 from flowsite.bounds import id_or_none
 
 
@@ -167,20 +171,78 @@ def flow_can_read(*, user: User, flow: Flow) -> bool:
 def flow_member_get(*, user: User, org_slug: str, flow_slug: str) -> Flow:
     """A flow whose tasks the caller may read (flow_readable_ids): what working in a flow needs.
 
-    One query, on every Task API request; anyone else gets "not found". Nothing that works in a
-    flow shows whether its tab is open, so unlike flow_annotate_for there is no is_open."""
-    flow = (
-        Flow.objects.select_related("organization")
-        .filter(
-            organization__parameterized_name=org_slug,
-            parameterized_name=flow_slug,
-            pk__in=flow_readable_ids(user=user),
-        )
-        .first()
+    On every Task API request: kept per process under the access version (version_cached), so
+    mostly one read of that version; anyone else gets "not found". Nothing that works in a flow
+    shows whether its tab is open, so unlike flow_annotate_for there is no is_open."""
+    flow = version_cached(
+        CacheVersion.ACCESS,
+        ("flow", user.pk, org_slug, flow_slug),
+        lambda: (
+            Flow.objects.select_related("organization")
+            .filter(
+                organization__parameterized_name=org_slug,
+                parameterized_name=flow_slug,
+                pk__in=flow_readable_ids(user=user),
+            )
+            .first()
+        ),
     )
     if flow is None:
         raise Http404
-    return flow_read_now(flow)
+    clone = copy.copy(flow)  # the cached row is shared by every request of the process
+    clone.organization = copy.copy(flow.organization)
+    # Current: the access version covers every write to the flow's row, its schema_version too.
+    return flow_read_now(clone)
+
+
+# --- reads cached per process under a version the database replaces -------------------------------
+
+VERSION_CACHE_MAX = 5000
+_version_cache: dict[tuple, tuple[int, Any]] = {}
+
+
+def cache_version(version_id: int) -> int | None:
+    """A CacheVersion's value: a trigger replaces it in the transaction of every write to the
+    tables it covers (flows.triggers). None when its row is missing (a test database just
+    flushed): then nothing is served from the cache."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT value FROM {CacheVersion._meta.db_table} WHERE id = %s", [version_id])
+        row = cursor.fetchone()
+    if row is None:
+        # With a value no process has cached anything under.
+        CacheVersion.objects.get_or_create(pk=version_id, defaults={"value": random.getrandbits(62)})
+        return None
+    return row[0]
+
+
+def version_cached(version_id: int, key: tuple, load: Callable[[], Any]) -> Any:
+    """`load()` kept per process under a CacheVersion, read afresh on every call: for the access
+    version, a revoked token, a removed member or a disabled flow is refused on the very next
+    request, in every process; for the workflows version, a workflow changed is matched as changed
+    by the next dispatch. Callers hand out copies."""
+    version = cache_version(version_id)
+    key = (version_id, *key)
+    hit = _version_cache.get(key)
+    if version is not None and hit is not None and hit[0] == version:
+        return hit[1]
+    value = load()
+    if version is not None:
+        if len(_version_cache) >= VERSION_CACHE_MAX:
+            _version_cache.clear()  # crude, but bounded; a miss costs one read
+        _version_cache[key] = (version, value)
+    return value
+
+
+def token_cached(key: str) -> Token | None:
+    """flowsite.authentication's token lookup (registered in FlowsConfig.ready()), cached: a copy of
+    the token and its user. Unknown keys are not kept (anyone can make up as many as they like)."""
+    token = version_cached(CacheVersion.ACCESS, ("token", key), lambda: token_read(key))
+    if token is None:
+        _version_cache.pop((CacheVersion.ACCESS, "token", key), None)
+        return None
+    clone = copy.copy(token)
+    clone.user = copy.copy(token.user)
+    return clone
 
 
 # --- the flow's schema, cached per process -------------------------------------------------------

@@ -2,15 +2,32 @@
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
 
-def user_for_token(key: str):
+def token_read(key: str) -> Token | None:
+    """The token and its user, read from the database (None: no such token)."""
     try:
-        token = Token.objects.select_related("user").get(key=key)
+        return Token.objects.select_related("user").get(key=key)
     except (Token.DoesNotExist, ValueError):
+        return None
+
+
+# How a token is found: flows replaces this with a lookup cached per process under its access
+# version (FlowsConfig.ready(); flowsite, the lowest layer, must not import flows).
+_token_lookup: list[Callable[[str], Token | None]] = [token_read]
+
+
+def token_lookup_register(lookup: Callable[[str], Token | None]) -> None:
+    _token_lookup[0] = lookup
+
+
+def user_for_token(key: str):
+    token = _token_lookup[0](key)
+    if token is None:
         raise exceptions.AuthenticationFailed("Invalid token.")
     if not token.user.is_active or token.user.disabled:
         raise exceptions.AuthenticationFailed("User inactive or disabled.")

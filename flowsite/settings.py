@@ -273,6 +273,8 @@ SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "0.5"))
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 MAX_WORKFLOW_DEPTH = int(os.environ.get("MAX_WORKFLOW_DEPTH", "5"))
 # Task events are the workflows' outbox: a worker dispatches this many per transaction, and the
-# sweeper dispatches events left undispatched this long (their doorbell was lost with the web process).
+# sweeper dispatches events left undispatched this long (no dispatcher thread took them).
 EVENT_DISPATCH_BATCH = int(os.environ.get("EVENT_DISPATCH_BATCH", "200"))
 EVENT_DISPATCH_GRACE_SECONDS = float(os.environ.get("EVENT_DISPATCH_GRACE_SECONDS", "2"))
+# How often each worker process's dispatcher thread looks for task events (workflows.jobs).
+EVENT_DISPATCH_POLL_SECONDS = float(os.environ.get("EVENT_DISPATCH_POLL_SECONDS", "0.01"))

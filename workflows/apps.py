@@ -14,11 +14,15 @@ class WorkflowsConfig(AppConfig):
         from actions.jobs import sweep_register
         from tasks.services import task_events_subscribe
         from workflows.dispatch import events_enqueue
-        from workflows.jobs import events_sweep, overdue_sweep
+        from workflows.jobs import events_sweep, overdue_sweep, start_dispatcher
 
-        # A task write rings the dispatcher after commit; it never matches workflows itself.
+        # A task write never matches workflows itself; in a worker process it wakes the dispatcher.
         task_events_subscribe(hook=events_enqueue)
         sweep_register(sweep=events_sweep)
+        # Every worker process dispatches task events in a thread of its own, as it sweeps.
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(start_dispatcher, dispatch_uid="flowsite-dispatcher")
         # Overdue tasks are looked for once a minute per worker process.
         sweep_register(sweep=overdue_sweep, every=60.0)
 

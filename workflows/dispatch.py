@@ -2,16 +2,18 @@
 filters, and start a run for each match. Bounded: a change made by a workflow run is one link
 deeper than its trigger, and past MAX_WORKFLOW_DEPTH no run starts (a failed run says why).
 
-Task events are an outbox. A write records its events in its own transaction and, after commit, only
-rings a doorbell (`events_enqueue`, hooked into tasks in WorkflowsConfig.ready()). Workers take
-undispatched events in batches (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transactions take one
-writer at a time), match them, and create the runs in the transaction that marks the events
-dispatched: an event yields its runs exactly once, whatever process dies when, and the sweeper
-finds events whose doorbell never rang."""
+Task events are an outbox. A write records its events in its own transaction and nothing more; a
+dispatcher thread in every worker process (workflows.jobs) looks at the outbox every few
+milliseconds, takes undispatched events in batches (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE
+transactions take one writer at a time), matches them, and creates the runs in the transaction that
+marks the events dispatched: an event yields its runs exactly once, whatever process dies when. The
+runs' doorbells wake the drain; the sweeper is the backstop for events no dispatcher took."""
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import time
 from typing import Any
 
@@ -19,10 +21,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from actions.engine import queue_broker, run_build, runs_create
+from actions.engine import run_build, runs_create
 from actions.models import Run
+from flows.models import CacheVersion, Flow
+from flows.selectors import flow_read_now, version_cached
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate
@@ -70,8 +73,7 @@ def program_for(workflow: Workflow) -> list[dict]:
 
 # ---------------------------------------------------------------- the outbox
 
-# A doorbell's job dispatches for at most this long, then rings for another job to go on: a
-# django-q2 job must end well inside the cluster's timeout.
+# A dispatcher dispatches for at most this long at a time (then looks again).
 DISPATCH_SECONDS = 5.0
 # Rounds in a row that found only events whose task has an earlier event held by another worker,
 # before this worker leaves them to that worker (which goes on after its commit) or to the sweeper.
@@ -81,27 +83,30 @@ _DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 def events_enqueue() -> None:
-    """Ring the dispatcher's doorbell: a job that dispatches pending events. It carries no
-    arguments (the events are in the table) and losing it is harmless: the sweeper dispatches
-    events nobody rang for."""
-    try:
-        # The process's one broker, shared with the run engine's doorbells.
-        async_task("workflows.jobs.events_dispatch_job", task_name="dispatch-events", save=False, broker=queue_broker())
-    except Exception:  # the broker may be down; the events are safe in the database
-        logger.warning("could not ring for task events; the sweeper will dispatch them", exc_info=True)
+    """Called after every commit that recorded task events (the hook WorkflowsConfig.ready()
+    subscribes). Nothing to send: every worker process has a dispatcher thread that looks at the
+    outbox every EVENT_DISPATCH_POLL_SECONDS (workflows.jobs), so an event waits in no queue. In a worker
+    process (a workflow's own writes) it wakes that thread at once."""
+    dispatch_wake.set()
+
+
+# Set to wake this process's dispatcher thread before its next look at the outbox.
+dispatch_wake = threading.Event()
+
+
+def events_pending() -> bool:
+    """Whether any task event waits to be dispatched: one read of the outbox's partial index."""
+    return TaskEvent.objects.filter(dispatched_at__isnull=True).exists()
 
 
 def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | None = None) -> int:
     """Dispatch undispatched task events to the workflows, oldest first, a batch per transaction,
-    until none is left that this worker may take or the budget is spent (then another job is rung
-    to go on). Returns how many events were dispatched."""
+    until none is left that this worker may take or the budget is spent. Returns how many events
+    were dispatched."""
     batch = batch or int(getattr(settings, "EVENT_DISPATCH_BATCH", 200))
     deadline = time.monotonic() + budget_seconds
     done = held = 0
-    while True:
-        if time.monotonic() >= deadline:
-            events_enqueue()  # out of time, not necessarily out of work
-            return done
+    while time.monotonic() < deadline:
         taken, waiting = _dispatch_batch(limit=batch)
         done += taken
         if taken:
@@ -115,6 +120,7 @@ def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | No
             if held >= HELD_ROUNDS:
                 return done
             time.sleep(0.01 * held)
+    return done  # out of time, not necessarily out of work: the next look goes on
 
 
 def _dispatch_batch(*, limit: int) -> tuple[int, int]:
@@ -136,6 +142,8 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
                 .select_related("flow__organization", "task__stage", "task__assignee")
                 .order_by("id")
             )
+            for event in events:
+                flow_read_now(event.flow)  # read just now: its fields may come from the process's cache
             failed = _start_runs(events)
             marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now()
@@ -234,6 +242,28 @@ def _triggered(event: TaskEvent) -> tuple | None:
     return task, types, context, event.depth
 
 
+def active_workflows(*, flow: Flow) -> list[Workflow]:
+    """The active workflows that listen to the flow's module, its own and its organization's, each
+    with its `program`: kept per process under the workflows version, which a trigger replaces with
+    every write to workflows and their actions (flows.models.CacheVersion), so a dispatch reads one
+    row instead of the workflows and their actions. Shared: callers change none of them."""
+
+    def load() -> list[Workflow]:
+        workflows = list(
+            Workflow.objects.filter(
+                Q(flow__isnull=True) | Q(flow=flow),
+                organization_id=flow.organization_id,
+                trigger_module=flow.module,
+                is_active=True,
+            ).prefetch_related("actions")
+        )
+        for workflow in workflows:
+            workflow.program = program_for(workflow)
+        return workflows
+
+    return version_cached(CacheVersion.WORKFLOWS, ("workflows", flow.pk, flow.organization_id, flow.module), load)
+
+
 def fire(*, task: Task, trigger_types: list[str], context: dict[str, Any], depth: int) -> list[Run]:
     """Start a run of every active workflow whose trigger is one of `trigger_types` and whose
     filters match the task."""
@@ -256,15 +286,8 @@ def fire_many(
     runs: list[Run] = []
     for flow_items in by_flow.values():
         flow = flow_items[0][0].flow
-        workflows = list(
-            Workflow.objects.filter(
-                Q(flow__isnull=True) | Q(flow=flow),
-                organization_id=flow.organization_id,
-                trigger_module=flow.module,
-                trigger_type__in={name for _task, types, _context, _depth in flow_items for name in types},
-                is_active=True,
-            ).prefetch_related("actions")
-        )
+        wanted = {name for _task, types, _context, _depth in flow_items for name in types}
+        workflows = [workflow for workflow in active_workflows(flow=flow) if workflow.trigger_type in wanted]
         if not workflows:
             continue
         fields = flow_fields(flow=flow)
@@ -310,7 +333,7 @@ def fire_many(
                     new_runs.append(_stopped_chain(workflow=workflow, task=task, context=run_context, depth=depth))
                     continue
                 if workflow.pk not in programs:
-                    programs[workflow.pk] = program_for(workflow)
+                    programs[workflow.pk] = copy.deepcopy(workflow.program)  # the cached one is shared
                 new_runs.append(
                     run_build(
                         kind=Run.Kind.WORKFLOW,

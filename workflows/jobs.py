@@ -1,19 +1,21 @@
-"""Workflow work in the background: dispatching task events (the doorbell's job and the sweep for
-events nobody rang for) and the overdue triggers. The worker's sweeper runs the sweeps (registered
-in WorkflowsConfig.ready())."""
+"""Workflow work in the background: dispatching task events (a dispatcher thread in every worker
+process, and the sweep for events it left) and the overdue triggers. The worker's sweeper runs the
+sweeps (registered in WorkflowsConfig.ready())."""
 
 from __future__ import annotations
 
 import datetime
+import logging
+import threading
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from flows.models import Field, Flow
 from flowsite.names import normalize_name
 from tasks.models import Task, TaskEvent, TaskLink
-from workflows.dispatch import events_dispatch, fire
+from workflows.dispatch import dispatch_wake, events_dispatch, events_pending, fire
 from workflows.models import OverdueMark, Workflow
 
 DUE_NAMES = {"duedate", "due", "deadline", "dueon", "dueat"}
@@ -21,14 +23,41 @@ DUE_NAMES = {"duedate", "due", "deadline", "dueon", "dueat"}
 SWEEP_DISPATCH_SECONDS = 1.0
 
 
-def events_dispatch_job() -> None:
-    """The doorbell a task write rings after commit: dispatch pending task events."""
-    events_dispatch()
+logger = logging.getLogger(__name__)
+
+_dispatcher_started = threading.Event()
+
+
+def start_dispatcher(**kwargs) -> None:
+    """Started in every django-q2 worker process as it spawns (the `post_spawn` signal, as the
+    sweeper): a daemon thread that dispatches task events as soon as they are committed. Not a
+    queued job: a job would wait in the queue behind the drains of runs it started (up to
+    actions.engine.DRAIN_SECONDS each), and a job per write made the queue twice as long."""
+    if _dispatcher_started.is_set():
+        return
+    _dispatcher_started.set()
+    threading.Thread(target=dispatch_loop, args=(threading.Event(),), name="flowsite-dispatcher", daemon=True).start()
+
+
+def dispatch_loop(stop: threading.Event) -> None:
+    """The dispatcher thread: dispatch whatever the outbox holds, look again a moment later."""
+    while not stop.is_set():
+        try:
+            if events_pending():
+                events_dispatch()
+        except Exception:  # the database may be down for a while; keep trying
+            logger.warning("dispatching task events failed; retrying", exc_info=True)
+            connection.close()
+            dispatch_wake.wait(1.0)
+        # An event's longest wait before it is matched. Each look is one read of a partial index
+        # (~0.1 ms): at 10 ms, a hundred a second per idle worker process.
+        dispatch_wake.wait(float(getattr(settings, "EVENT_DISPATCH_POLL_SECONDS", 0.01)))
+        dispatch_wake.clear()
 
 
 def events_sweep(*, now: datetime.datetime | None = None) -> int:
-    """Dispatch task events left undispatched past the grace period: their doorbell was lost (the
-    web process died between its commit and ringing, or the broker was down). Returns how many."""
+    """Dispatch task events left undispatched past the grace period (no worker's dispatcher thread
+    took them: a backstop). Returns how many."""
     now = now or timezone.now()
     grace = datetime.timedelta(seconds=float(getattr(settings, "EVENT_DISPATCH_GRACE_SECONDS", 2)))
     if not TaskEvent.objects.filter(dispatched_at__isnull=True, created_at__lte=now - grace).exists():

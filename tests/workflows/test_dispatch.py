@@ -3,6 +3,7 @@ job) matches them and starts the runs, exactly once, in order per task, a failur
 and on the workflow's runs, never on the write."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -16,7 +17,9 @@ from tasks.services import task_update
 from tests.workflows.conftest import dispatch_events
 from tests.workflows.crm import crm  # noqa: F401  (overrides the conftest fixture)
 from workflows import dispatch
-from workflows.dispatch import events_dispatch
+from workflows.dispatch import events_dispatch, events_pending
+from workflows.jobs import dispatch_loop
+from workflows.models import Workflow, WorkflowAction
 
 pytestmark = pytest.mark.django_db
 
@@ -55,10 +58,9 @@ def test_a_task_write_matches_no_workflow_and_only_rings(crm, api, django_captur
     assert not Run.objects.exists()
     event = TaskEvent.objects.get(task_id=task["id"])
     assert event.dispatched_at is None
-    # After commit it rang the dispatcher's doorbell: a job with no arguments at all.
-    [message] = OrmQ.objects.all()
-    assert message.task["func"] == "workflows.jobs.events_dispatch_job"
-    assert not message.task["args"] and not message.task["kwargs"]
+    # Nor did it queue anything: the workers' dispatcher threads find it in the outbox.
+    assert not OrmQ.objects.exists()
+    assert events_pending()
 
     assert dispatch_events() == 1
     [run] = Run.objects.filter(workflow_id=wf)
@@ -199,3 +201,57 @@ def test_a_later_event_waits_while_another_worker_holds_its_tasks_earlier_one(cr
     assert events_dispatch() == 2
     runs = Run.objects.filter(workflow_id=wf).order_by("pk")
     assert [r.context["event"]["id"] for r in runs] == [b1.pk, a1.pk, a2.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_dispatcher_thread_starts_the_runs_of_committed_writes_by_itself(crm, api):
+    """No job, no ring: the thread every worker process runs takes events as they commit, in order,
+    once each (two threads at once here, as two worker processes would run)."""
+    wf = workflow(api, crm.world.admin, "lead_created")
+    client = api(crm.world.admin)
+    stop = threading.Event()
+    threads = [threading.Thread(target=_loop_then_close, args=(stop,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        tasks = [create_lead(client) for _ in range(5)]
+        deadline = time.monotonic() + 10
+        while Run.objects.filter(workflow_id=wf).count() < len(tasks) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    runs = Run.objects.filter(workflow_id=wf).order_by("pk")
+    assert [run.task_id for run in runs] == [task["id"] for task in tasks]
+    assert not events_pending()
+    # The queue holds the runs' doorbells only.
+    assert {message.task["func"] for message in OrmQ.objects.all()} <= {"actions.jobs.run_wake"}
+
+
+def _loop_then_close(stop: threading.Event) -> None:
+    try:
+        dispatch_loop(stop)
+    finally:
+        connection.close()
+
+
+def test_the_dispatchers_cached_workflows_change_with_every_workflow_write(crm, api):
+    """A flow's active workflows are kept per process under a version that triggers replace with
+    every write to workflows and their actions, so the next dispatch matches what was just written."""
+    client = api(crm.world.admin)
+    first = workflow(api, crm.world.admin, "lead_created", name="First")
+    create_lead(client)
+    assert dispatch_events() == 1  # the cache holds [First] now
+    second = workflow(api, crm.world.admin, "lead_created", name="Second")
+    Workflow.objects.filter(pk=first).update(is_active=False)  # a queryset update: no signal
+    create_lead(client)
+    dispatch_events()
+    assert Run.objects.filter(workflow_id=first).count() == 1
+    assert Run.objects.filter(workflow_id=second).count() == 1
+    # An action edited in place is the program the next run gets.
+    WorkflowAction.objects.filter(workflow_id=second).update(config={"tag": "fresh"})
+    create_lead(client)
+    dispatch_events()
+    newest = Run.objects.filter(workflow_id=second).latest("pk")
+    assert newest.program[0]["config"] == {"tag": "fresh"}
