@@ -276,5 +276,6 @@ MAX_WORKFLOW_DEPTH = int(os.environ.get("MAX_WORKFLOW_DEPTH", "5"))
 # sweeper dispatches events left undispatched this long (no dispatcher thread took them).
 EVENT_DISPATCH_BATCH = int(os.environ.get("EVENT_DISPATCH_BATCH", "200"))
 EVENT_DISPATCH_GRACE_SECONDS = float(os.environ.get("EVENT_DISPATCH_GRACE_SECONDS", "2"))
-# How often each worker process's dispatcher thread looks for task events (workflows.jobs).
-EVENT_DISPATCH_POLL_SECONDS = float(os.environ.get("EVENT_DISPATCH_POLL_SECONDS", "0.01"))
+# How often each worker process's dispatcher thread looks for task events when no write rings the
+# outbox's doorbell (workflows.jobs): what a lost ring can cost, and an idle worker's reads a second.
+EVENT_DISPATCH_POLL_SECONDS = float(os.environ.get("EVENT_DISPATCH_POLL_SECONDS", "1"))

@@ -26,6 +26,7 @@ from actions.engine import run_build, runs_create
 from actions.models import Run
 from flows.models import CacheVersion, Flow
 from flows.selectors import flow_read_now, version_cached
+from flowsite import doorbell
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate
@@ -84,12 +85,19 @@ _DATABASE_DOWN = (OperationalError, InterfaceError)
 
 def events_enqueue() -> None:
     """Called after every commit that recorded task events (the hook WorkflowsConfig.ready()
-    subscribes). Nothing to send: every worker process has a dispatcher thread that looks at the
-    outbox every EVENT_DISPATCH_POLL_SECONDS (workflows.jobs), so an event waits in no queue. In a worker
-    process (a workflow's own writes) it wakes that thread at once."""
+    subscribes): ring the outbox's doorbell, which wakes the dispatcher thread of every worker
+    process (workflows.jobs; NOTIFY on PostgreSQL, reaching every machine; a datagram to this
+    machine's workers on SQLite), and this process's own at once. Nothing is queued: an event waits in
+    no queue, and a lost ring only delays it to the dispatcher's next look."""
     dispatch_wake.set()
+    try:
+        doorbell.ring(OUTBOX_TOPIC)
+    except Exception:  # the write has committed; the dispatchers look on their own too
+        logger.warning("could not ring the task events' doorbell", exc_info=True)
 
 
+# The doorbell's topic (flowsite.doorbell) for "task events were committed".
+OUTBOX_TOPIC = "task_events"
 # Set to wake this process's dispatcher thread before its next look at the outbox.
 dispatch_wake = threading.Event()
 

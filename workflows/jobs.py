@@ -13,9 +13,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from flows.models import Field, Flow
+from flowsite import doorbell
 from flowsite.names import normalize_name
 from tasks.models import Task, TaskEvent, TaskLink
-from workflows.dispatch import dispatch_wake, events_dispatch, events_pending, fire
+from workflows.dispatch import OUTBOX_TOPIC, dispatch_wake, events_dispatch, events_pending, fire
 from workflows.models import OverdueMark, Workflow
 
 DUE_NAMES = {"duedate", "due", "deadline", "dueon", "dueat"}
@@ -30,17 +31,32 @@ _dispatcher_started = threading.Event()
 
 def start_dispatcher(**kwargs) -> None:
     """Started in every django-q2 worker process as it spawns (the `post_spawn` signal, as the
-    sweeper): a daemon thread that dispatches task events as soon as they are committed. Not a
+    sweeper): a daemon thread that dispatches task events as soon as they are committed, and one
+    that wakes it when a write anywhere rings the outbox's doorbell (flowsite.doorbell). Not a
     queued job: a job would wait in the queue behind the drains of runs it started (up to
     actions.engine.DRAIN_SECONDS each), and a job per write made the queue twice as long."""
     if _dispatcher_started.is_set():
         return
     _dispatcher_started.set()
-    threading.Thread(target=dispatch_loop, args=(threading.Event(),), name="flowsite-dispatcher", daemon=True).start()
+    stop = threading.Event()
+    threading.Thread(target=dispatch_loop, args=(stop,), name="flowsite-dispatcher", daemon=True).start()
+    threading.Thread(target=doorbell_loop, args=(stop,), name="flowsite-outbox-doorbell", daemon=True).start()
+
+
+def doorbell_loop(stop: threading.Event) -> None:
+    """Wake this process's dispatcher whenever a write rings the outbox's doorbell."""
+    bell = doorbell.listener(OUTBOX_TOPIC)
+    try:
+        while not stop.is_set():
+            if bell.wait(1.0):
+                dispatch_wake.set()
+    finally:
+        bell.close()
 
 
 def dispatch_loop(stop: threading.Event) -> None:
-    """The dispatcher thread: dispatch whatever the outbox holds, look again a moment later."""
+    """The dispatcher thread: dispatch whatever the outbox holds; then wait for a doorbell, or look
+    again after EVENT_DISPATCH_POLL_SECONDS if none rings (a lost ring costs that much latency)."""
     while not stop.is_set():
         try:
             if events_pending():
@@ -49,9 +65,7 @@ def dispatch_loop(stop: threading.Event) -> None:
             logger.warning("dispatching task events failed; retrying", exc_info=True)
             connection.close()
             dispatch_wake.wait(1.0)
-        # An event's longest wait before it is matched. Each look is one read of a partial index
-        # (~0.1 ms): at 10 ms, a hundred a second per idle worker process.
-        dispatch_wake.wait(float(getattr(settings, "EVENT_DISPATCH_POLL_SECONDS", 0.01)))
+        dispatch_wake.wait(float(getattr(settings, "EVENT_DISPATCH_POLL_SECONDS", 1.0)))
         dispatch_wake.clear()
 
 
