@@ -109,12 +109,30 @@ def _workflow_form(**extra) -> dict:
     }
 
 
+@pytest.fixture
+def formless():
+    """A step type without a form, which both editors edit as JSON text (every built-in type has a
+    form; a new one may not yet)."""
+    from actions.steps.base import StepResult, StepType, register, unregister
+
+    @register
+    class Formless(StepType):
+        type = "test_formless"
+        label = "Formless"
+
+        def execute(self, ctx, config):
+            return StepResult()
+
+    yield Formless
+    unregister(Formless)
+
+
 @pytest.mark.parametrize("text", [DEEP, '{"values": {"Notes": "\\ud800"}}', '{"values": NaN}'])
 @pytest.mark.parametrize(
     "fields",
     [
-        # A type the editor shows as JSON (move_to_stage has no workflow form).
-        lambda text: {"actions[0].actionType": "move_to_stage", "actions[0].config": text},
+        # A type the editor shows as JSON: one without a form.
+        lambda text: {"actions[0].actionType": "test_formless", "actions[0].config": text},
         lambda text: {
             "actions[0].actionType": "webhook",
             "actions[0].config.url": "https://hooks.example.com/x",
@@ -124,7 +142,7 @@ def _workflow_form(**extra) -> dict:
     ],
     ids=["json-config", "webhook-body"],
 )
-def test_the_workflow_editor_refuses_hostile_json_next_to_the_field(world, text, fields):
+def test_the_workflow_editor_refuses_hostile_json_next_to_the_field(world, formless, text, fields):
     admin = client_for(world.admin)
     before = snapshot()
     response = admin.post("/organizations/acme/workflows/new", _workflow_form(**fields(text)))
@@ -134,14 +152,14 @@ def test_the_workflow_editor_refuses_hostile_json_next_to_the_field(world, text,
 
 
 @pytest.mark.parametrize("text", [DEEP, '{"tag": "\\ud800"}', '{"tag": Infinity}'])
-def test_the_flow_builder_refuses_hostile_json_in_a_step_config(seed, text):
+def test_the_flow_builder_refuses_hostile_json_in_a_step_config(seed, formless, text):
     action = seed.action("Go", [{"type": "move_to_stage", "config": {"stage": "Completed"}}])
     admin = client_for(seed.world.admin)
     admin.get("/flows/acme/sales/builder")
     before = snapshot()
     response = admin.post(
         f"/flows/acme/sales/builder/actions/a{action.pk}/steps/apply",
-        {"type": "add_tag", "step_key": "", "config": text},
+        {"type": "test_formless", "step_key": "", "config": text},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code < 500

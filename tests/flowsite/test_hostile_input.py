@@ -17,6 +17,7 @@ from actions.services import action_create
 from flows.models import Field, Stage
 from tasks.api import TaskApiView
 from tests.factories import UserFactory, make_task
+from workflows.dispatch import program_for
 from workflows.models import Workflow
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,7 @@ class Door:
             task_ref=self.task.pk,
             workflow=self.workflow,
             name="Tag",
+            program=program_for(self.workflow),  # a run that started and failed: retryable
             status=Run.Status.FAIL,
         )
         self.values = {
