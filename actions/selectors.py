@@ -5,7 +5,7 @@ from django.http import Http404
 
 from actions.models import Action, Run, Step, StepRun
 from actions.program import step_number
-from actions.steps.base import step_label
+from actions.steps.base import StepConfigError, get_step_type, step_label
 from flows.models import Flow, User
 from flows.selectors import flow_readable_ids
 from flowsite.bounds import id_or_none
@@ -99,17 +99,11 @@ def run_progress(*, run: Run) -> dict:
 
 
 def _step_effect(step_run: StepRun) -> str:
-    """What a step that succeeded did to the task, in a few words."""
-    output = step_run.output or {}
-    if output.get("stage") and step_run.type == "move_to_stage":
-        return f"moved to {output['stage']}"
-    if "assigned_to" in output:
-        return f"assigned to {output['assigned_to'] or 'nobody'}"
-    if output.get("values"):
-        return "updated " + ", ".join(map(str, output["values"]))
-    if output.get("task"):
-        return f"{step_label(step_run.type)} updated " + ", ".join(map(str, output["task"]))
-    return f"{step_label(step_run.type)} done"
+    """What a step that succeeded did to the task, in a few words (its type says)."""
+    try:
+        return get_step_type(step_run.type).effect(step_run.output or {})
+    except StepConfigError:  # a type no longer registered
+        return f"{step_run.type} done"
 
 
 def run_failure_text(*, run: Run) -> str:

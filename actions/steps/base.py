@@ -248,6 +248,17 @@ class StepType:
         `config` is the public config (secrets masked)."""
         return ""
 
+    def effect(self, output: dict[str, Any]) -> str:
+        """What a step that succeeded did to the task, in a few words, from its output (a failed
+        run's alert lists what its earlier steps already did)."""
+        if "assigned_to" in output:
+            return f"assigned to {output['assigned_to'] or 'nobody'}"
+        if output.get("values"):
+            return "updated " + ", ".join(map(str, output["values"]))
+        if output.get("task"):
+            return f"{self.label} updated " + ", ".join(map(str, output["task"]))
+        return f"{self.label} done"
+
     def execute(self, ctx: StepContext, config: dict[str, Any]) -> StepResult:
         raise NotImplementedError
 

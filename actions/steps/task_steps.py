@@ -80,6 +80,11 @@ class MoveToStage(StepType):
     def for_stage(cls, stage_name):
         return {"stage": stage_name}
 
+    def effect(self, output):
+        if output.get("stage"):
+            return f"moved to {output['stage']}"
+        return super().effect(output)
+
     def summary(self, config):
         return f"Move to {config.get('stage')}"
 
@@ -156,7 +161,8 @@ class AssignTo(StepType):
             with _task_still_there():
                 task_set_assignee(task=ctx.task, actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth)
 
-        return StepResult(output={"assigned_to": config.get("email")}, apply=apply)
+        performer = ctx.user.email if config.get("performer") and ctx.user is not None else None
+        return StepResult(output={"assigned_to": performer or config.get("email")}, apply=apply)
 
 
 @register

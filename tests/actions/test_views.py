@@ -134,3 +134,24 @@ def test_outsiders_cannot_perform(seed, client):
     response = client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform", **HX)
     assert response.status_code == 404
     assert not Run.objects.exists()
+
+
+def test_a_failure_lists_each_earlier_steps_effect_as_its_type_words_it(seed, client, receiver):
+    receiver.set_response(status=500, body=b"nope")
+    action = seed.action(
+        "Finish",
+        [
+            {"type": "update_field", "config": {"fields": {"Company Name": "Renamed"}}},
+            {"type": "assign_to", "config": {"performer": True}},
+            {"type": "api_call", "config": {"url": receiver.url}},
+        ],
+    )
+    member = seed.world.flow_member
+    client.force_login(member)
+    client.post(f"/flows/acme/sales/tasks/{seed.task.pk}/actions/{action.pk}/perform", **HX)
+    run = run_execute(Run.objects.get().pk)
+    html = client.get(f"/flows/acme/sales/runs/{run.pk}", **HX).content.decode()
+    assert (
+        f"updated Company Name; assigned to {member.email}; step 3, API Call, failed: the API answered 500: nope"
+        in html
+    ), html
