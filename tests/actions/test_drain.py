@@ -286,3 +286,45 @@ def test_due_waits_handed_back_wait_again_and_are_taken_next_time(seed, rung, mo
     monkeypatch.setattr("actions.engine._next_due_check", 0.0)
     assert run_due() == 2
     assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
+
+
+def test_a_doorbell_joins_the_drain_while_runs_are_pending(seed, rung, django_capture_on_commit_callbacks):
+    """The runs a commit rang for are claimed and ended with a batch's others, not each alone: a
+    doorbell for one of them drains them all through batch claims."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions.engine import run_wake
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [{"id": "hook", "type": "webhook", "config": {"url": receiver.url, "maxAttempts": 1}}]
+        tasks = more_tasks(seed, 12)
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            runs = runs_create(
+                [run_build(kind="workflow", flow=seed.flow, task=task, name="Hook", program=program) for task in tasks]
+            )
+        with CaptureQueriesContext(connection) as statements:
+            run_wake(runs[3].pk)
+        requests = receiver.wait_for_requests(12)
+    assert sorted(request.headers["Idempotency-Key"] for request in requests) == sorted(
+        f"run_{run.pk}_step_0" for run in runs
+    )
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
+    single_claims = [q["sql"] for q in statements.captured_queries if "FROM actions_run WHERE id = " in q["sql"]]
+    assert single_claims == []
+    assert len(statements) <= 3 * 12
+
+
+def test_a_doorbell_for_a_run_the_drain_cannot_take_claims_it_alone(seed, start, rung):
+    """A run whose worker died (its lease expired) is not pending, so no drain takes it: its doorbell
+    takes it over through the one-run claim."""
+    from actions.engine import run_wake
+
+    run = start([seed.task], note="taken over")[0]
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, lease_owner="dead", lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    run_wake(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCESS and current(seed.task)["Company Name"] == "taken over"
