@@ -193,14 +193,19 @@ def _run_claimed(claim: Claim, batch: _Batch | None = None) -> None:
             _wake_next_on_task(run)
 
 
-def _load_task(run: Run, batch: _Batch | None = None):
+def _load_task(run: Run, cache: dict, batch: _Batch | None = None):
     if not run.task_id:
         return None
+    after = cache.pop("task_after", None)
+    if after is not None and after.pk == run.task_id:
+        # The step before wrote the task under its row lock and committed: what it left is as fresh
+        # as a read now.
+        return after
     if batch is not None and run.task_id in batch.tasks:
         # Read with the batch's other tasks just after the claim: as fresh as a read of its own.
         return batch.tasks.pop(run.task_id)
     # The flow and its organization come along: steps read both, and a step may change the task,
-    # so the task itself is read fresh for every step.
+    # so the task itself is read fresh for every step (or handed on as the step before wrote it).
     return task_with_relations(task_id=run.task_id)
 
 
@@ -241,7 +246,7 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
         step_run_count_attempt(step_run)
 
     started = time.monotonic()
-    task = _load_task(run, batch)
+    task = _load_task(run, cache, batch)
     flow = _load_flow(run, task, cache)
     ctx = StepContext(
         run=run,
@@ -272,7 +277,10 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        return _complete(claim, step_run, cursor, result=result, started=started, batch=batch)
+        outcome = _complete(claim, step_run, cursor, result=result, started=started, batch=batch)
+        if outcome is StepOutcome.NEXT and ctx.task_after is not None:
+            cache["task_after"] = ctx.task_after
+        return outcome
     except StepRetry as exc:
         with transaction.atomic():
             if not run_still_ours(run, owner):

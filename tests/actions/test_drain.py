@@ -328,3 +328,32 @@ def test_a_doorbell_for_a_run_the_drain_cannot_take_claims_it_alone(seed, start,
     run_wake(run.pk)
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCESS and current(seed.task)["Company Name"] == "taken over"
+
+
+def test_the_step_after_a_task_change_gets_the_task_as_written_without_reading_it(seed, rung):
+    """A step that changed the task hands it on: the next step sees the change, and the task is read
+    once before the first step (and under lock by the change), not again before the second."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [
+            {"id": "set", "type": "update_data", "config": {"values": {"Company Name": "Written"}}},
+            {"id": "hook", "type": "webhook", "config": {"url": receiver.url, "maxAttempts": 1}},
+        ]
+        with transaction.atomic():
+            run = runs_create(
+                [run_build(kind="workflow", flow=seed.flow, task=seed.task, name="Two", program=program)]
+            )[0]
+        with CaptureQueriesContext(connection) as statements:
+            run_execute(run.pk)
+        [request] = receiver.wait_for_requests(1)
+    assert json.loads(request.body)["task"]["Company Name"] == "Written"
+    task_reads = [
+        q["sql"]
+        for q in statements.captured_queries
+        if 'FROM "tasks_task"' in q["sql"] or "FROM tasks_task" in q["sql"]
+    ]
+    assert len(task_reads) == 3, task_reads  # the claim's lock, the read before step 1, the change's lock
