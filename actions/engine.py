@@ -343,17 +343,16 @@ def _complete(
     # Marked on a copy: if the lease is lost or `apply` refuses, the record in hand is as it was.
     done = copy.copy(step_run)
     step_run_mark(done, StepRun.Status.SUCCESS, result=result, started=started)
-    with transaction.atomic():
-        # Moving the cursor (or ending the run after its last step) under the lease is also the
-        # check that the lease is still ours: the UPDATE locks the run row as `run_still_ours` would.
-        # The step's changes are applied, the step is recorded and the next one's record (new: the
-        # cursor never goes back) starts, in one or two statements more. The run in memory changes
-        # only once this commits: `apply` may still refuse the step.
-        lease, prepared = run_step_done(
-            run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
-        )
-        if lease is False:
-            return StepOutcome.LOST
+    # In one transaction: moving the cursor (or ending the run after its last step) under the lease is
+    # also the check that the lease is still ours: the UPDATE locks the run row as `run_still_ours`
+    # would. The step's changes are applied, the step is recorded and the next one's record (new: the
+    # cursor never goes back) starts. The run in memory changes only once this commits: `apply` may
+    # still refuse the step.
+    lease, prepared = run_step_done(
+        run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
+    )
+    if lease is False:
+        return StepOutcome.LOST
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS

@@ -357,3 +357,28 @@ def test_the_step_after_a_task_change_gets_the_task_as_written_without_reading_i
         if 'FROM "tasks_task"' in q["sql"] or "FROM tasks_task" in q["sql"]
     ]
     assert len(task_reads) == 3, task_reads  # the claim's lock, the read before step 1, the change's lock
+
+
+def test_a_one_step_call_claimed_alone_costs_few_statements(seed, rung):
+    """The hop: on PostgreSQL the claim records the first step with the run's UPDATE, and the step's
+    completion is one statement, atomic by itself (no BEGIN and COMMIT of its own)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [{"id": "call", "type": "api_call", "config": {"url": receiver.url}}]
+        with transaction.atomic():
+            run = runs_create([run_build(kind="action", flow=seed.flow, task=seed.task, name="Hop", program=program)])[
+                0
+            ]
+        with CaptureQueriesContext(connection) as statements:
+            run_execute(run.pk, reload=False)
+        receiver.wait_for_requests(1)
+    assert Run.objects.get(pk=run.pk).status == Run.Status.SUCCESS
+    # The claim (lock the run and its task, the busy check, the lease and the first step's record),
+    # the task read, the flow's fields (once per process), the step's completion, the next run on
+    # the task; on SQLite the lease and the record are two statements, the completion four.
+    limit = 10 if connection.vendor == "postgresql" else 14
+    assert len(statements) <= limit, "\n".join(q["sql"][:90] for q in statements.captured_queries)
