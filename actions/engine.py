@@ -248,6 +248,10 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
     started = time.monotonic()
     task = _load_task(run, cache, batch)
     flow = _load_flow(run, task, cache)
+    fields = cache.get("fields")
+    if fields is None and batch is not None:
+        # A batch's runs (one workflow's) share the fields of their flow as of its schema version.
+        fields = batch.fields.get((flow.pk, flow.schema_version))
     ctx = StepContext(
         run=run,
         flow=flow,
@@ -259,7 +263,7 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
         # Changes a workflow makes are one link further down the chain than its trigger.
         depth=run.depth + 1 if run.kind == Run.Kind.WORKFLOW else run.depth,
         trigger=run.context,
-        fields=cache.get("fields"),
+        fields=fields,
         run_create=run_create,
     )
     try:
@@ -268,6 +272,8 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
             raise StepFailed("the task no longer exists")
         result = step_type.execute(ctx, step.get("config") or {})
         cache["fields"] = ctx.fields
+        if batch is not None and ctx.fields is not None:
+            batch.fields[(flow.pk, flow.schema_version)] = ctx.fields
         if result.wait_until is not None or result.stop:
             return _end_or_park(claim, step_run, result, started)
         if result.branch is not None:
@@ -432,6 +438,7 @@ class _Batch:
         task_ids = [claim.run.task_id for claim in claims if claim.run.task_id]
         self.tasks = tasks_with_relations(task_ids=task_ids) if read_tasks else {}
         self.ends: list[tuple[Claim, StepRun, list]] = []
+        self.fields: dict[tuple[int, int], list] = {}
         self.first_end = 0.0
 
     def holds(self, claim: Claim) -> bool:
