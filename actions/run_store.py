@@ -122,6 +122,21 @@ def run_claim(run_id: int, owner: str) -> Claim | None:
     return claim
 
 
+def run_claimable(run_id: int) -> bool:
+    """Whether `run_claim` could take the run now, by a plain read (no transaction, no lock): a
+    doorbell for a run another worker took or ended costs one statement instead of a locked read
+    in a transaction of its own. `run_claim` checks again under the lock."""
+    now = _when(timezone.now())
+    return bool(
+        _sql(
+            "SELECT 1 FROM actions_run WHERE id = %s AND (status = %s"
+            " OR (status = %s AND (wake_at IS NULL OR wake_at <= %s))"
+            " OR (status = %s AND (lease_expires_at IS NULL OR lease_expires_at <= %s)))",
+            [run_id, Run.Status.PENDING, Run.Status.WAITING, now, Run.Status.RUNNING, now],
+        )
+    )
+
+
 def _lease(run: Run, owner: str, now: datetime, lease: datetime) -> Claim:
     """Mark a claimed run in memory as leased to `owner`. A run that never started gets its first
     step's record, not yet saved: a run's very first step is recorded as running in the claim's own

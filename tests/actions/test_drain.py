@@ -382,3 +382,24 @@ def test_a_one_step_call_claimed_alone_costs_few_statements(seed, rung):
     # the task; on SQLite the lease and the record are two statements, the completion four.
     limit = 10 if connection.vendor == "postgresql" else 14
     assert len(statements) <= limit, "\n".join(q["sql"][:90] for q in statements.captured_queries)
+
+
+def test_a_doorbell_for_a_run_already_taken_reads_it_without_a_lock(seed, start, rung):
+    """Under a burst the run a doorbell names is mostly another worker's, or done, by the time the
+    doorbell is answered: one plain read says so, with no locked read in a transaction of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions.engine import run_wake
+
+    run = start([seed.task])[0]
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, lease_owner="elsewhere", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    with CaptureQueriesContext(connection) as statements:
+        run_wake(run.pk)
+    # The drain's batch claim finds it not pending; then no one-run claim (a locked read of it by id).
+    claims = [q["sql"] for q in statements.captured_queries if q["sql"].startswith("SELECT id, kind")]
+    assert not [sql for sql in claims if "FROM actions_run WHERE id = " in sql]
+    run.refresh_from_db()
+    assert (run.status, run.lease_owner) == (Run.Status.RUNNING, "elsewhere")
