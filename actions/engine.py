@@ -541,20 +541,21 @@ def run_wake(run_id: int) -> None:
     claimed and ended with a batch's others (a claim and an end shared by up to DRAIN_BATCH runs)
     instead of alone (a claim of seven statements and an end of three of its own). A worker that has
     just found the table empty (a quiet system: a hop) claims the run alone, which is fewer statements
-    before its call goes out. A run the drain did not take (a takeover after an expired lease, a due
-    wait the sweeper rang, one another worker holds) gets the one-run claim, which refuses what is
-    not due."""
+    before its call goes out. A run the drain did not take is read plainly first (mostly another
+    worker holds it or ended it); one still claimable (a takeover after an expired lease, a due wait
+    the sweeper rang) gets the one-run claim, which checks again under the lock."""
     if time.monotonic() < _next_drain_check:
         run_execute(run_id, reload=False)
-    else:
-        taken: set[int] = set()
         run_due()
-        run_drain(rung=run_id, taken=taken)
-        # Under a burst the run is mostly another worker's by now: a plain read says so.
-        if run_id not in taken and run_claimable(run_id):
-            run_execute(run_id, reload=False)
+        run_drain()
+        return
+    taken: set[int] = set()
     run_due()
-    run_drain()
+    # One drain's budget per job (DRAIN_SECONDS): a drain out of time rings for another job.
+    run_drain(rung=run_id, taken=taken)
+    # Under a burst the run is mostly another worker's by now: a plain read says so.
+    if run_id not in taken and run_claimable(run_id):
+        run_execute(run_id, reload=False)
 
 
 def run_due(*, budget_seconds: float = 0.5, limit: int = 500) -> int:
