@@ -38,6 +38,7 @@ from actions.run_store import (
     Claim,
     lease_seconds,
     run_claim,
+    run_claimable,
     run_finish,
     run_next_on_task,
     run_park,
@@ -193,14 +194,19 @@ def _run_claimed(claim: Claim, batch: _Batch | None = None) -> None:
             _wake_next_on_task(run)
 
 
-def _load_task(run: Run, batch: _Batch | None = None):
+def _load_task(run: Run, cache: dict, batch: _Batch | None = None):
     if not run.task_id:
         return None
+    after = cache.pop("task_after", None)
+    if after is not None and after.pk == run.task_id:
+        # The step before wrote the task under its row lock and committed: what it left is as fresh
+        # as a read now.
+        return after
     if batch is not None and run.task_id in batch.tasks:
         # Read with the batch's other tasks just after the claim: as fresh as a read of its own.
         return batch.tasks.pop(run.task_id)
     # The flow and its organization come along: steps read both, and a step may change the task,
-    # so the task itself is read fresh for every step.
+    # so the task itself is read fresh for every step (or handed on as the step before wrote it).
     return task_with_relations(task_id=run.task_id)
 
 
@@ -241,8 +247,12 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
         step_run_count_attempt(step_run)
 
     started = time.monotonic()
-    task = _load_task(run, batch)
+    task = _load_task(run, cache, batch)
     flow = _load_flow(run, task, cache)
+    fields = cache.get("fields")
+    if fields is None and batch is not None:
+        # A batch's runs (one workflow's) share the fields of their flow as of its schema version.
+        fields = batch.fields.get((flow.pk, flow.schema_version))
     ctx = StepContext(
         run=run,
         flow=flow,
@@ -254,7 +264,7 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
         # Changes a workflow makes are one link further down the chain than its trigger.
         depth=run.depth + 1 if run.kind == Run.Kind.WORKFLOW else run.depth,
         trigger=run.context,
-        fields=cache.get("fields"),
+        fields=fields,
         run_create=run_create,
     )
     try:
@@ -263,6 +273,8 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
             raise StepFailed("the task no longer exists")
         result = step_type.execute(ctx, step.get("config") or {})
         cache["fields"] = ctx.fields
+        if batch is not None and ctx.fields is not None:
+            batch.fields[(flow.pk, flow.schema_version)] = ctx.fields
         if result.wait_until is not None or result.stop:
             return _end_or_park(claim, step_run, result, started)
         if result.branch is not None:
@@ -272,7 +284,10 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        return _complete(claim, step_run, cursor, result=result, started=started, batch=batch)
+        outcome = _complete(claim, step_run, cursor, result=result, started=started, batch=batch)
+        if outcome is StepOutcome.NEXT and ctx.task_after is not None:
+            cache["task_after"] = ctx.task_after
+        return outcome
     except StepRetry as exc:
         with transaction.atomic():
             if not run_still_ours(run, owner):
@@ -335,17 +350,16 @@ def _complete(
     # Marked on a copy: if the lease is lost or `apply` refuses, the record in hand is as it was.
     done = copy.copy(step_run)
     step_run_mark(done, StepRun.Status.SUCCESS, result=result, started=started)
-    with transaction.atomic():
-        # Moving the cursor (or ending the run after its last step) under the lease is also the
-        # check that the lease is still ours: the UPDATE locks the run row as `run_still_ours` would.
-        # The step's changes are applied, the step is recorded and the next one's record (new: the
-        # cursor never goes back) starts, in one or two statements more. The run in memory changes
-        # only once this commits: `apply` may still refuse the step.
-        lease, prepared = run_step_done(
-            run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
-        )
-        if lease is False:
-            return StepOutcome.LOST
+    # In one transaction: moving the cursor (or ending the run after its last step) under the lease is
+    # also the check that the lease is still ours: the UPDATE locks the run row as `run_still_ours`
+    # would. The step's changes are applied, the step is recorded and the next one's record (new: the
+    # cursor never goes back) starts. The run in memory changes only once this commits: `apply` may
+    # still refuse the step.
+    lease, prepared = run_step_done(
+        run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
+    )
+    if lease is False:
+        return StepOutcome.LOST
     run.cursor, run.lease_expires_at = cursor, lease
     if last:
         run.status = Run.Status.SUCCESS
@@ -425,6 +439,7 @@ class _Batch:
         task_ids = [claim.run.task_id for claim in claims if claim.run.task_id]
         self.tasks = tasks_with_relations(task_ids=task_ids) if read_tasks else {}
         self.ends: list[tuple[Claim, StepRun, list]] = []
+        self.fields: dict[tuple[int, int], list] = {}
         self.first_end = 0.0
 
     def holds(self, claim: Claim) -> bool:
@@ -479,14 +494,18 @@ def _run_batch(claims: list[Claim], owner: str, *, deadline: float, read_tasks: 
     return done
 
 
-def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
+def _drain(*, deadline: float, rung: int | None = None, taken: set[int] | None = None) -> tuple[int, list[int] | None]:
     """Execute pending runs, a batch at a time: returns how many ran, and [] when none is left,
-    the candidates not taken when the deadline came, or None after three rounds lost to other workers."""
+    the candidates not taken when the deadline came, or None after three rounds lost to other workers.
+    `rung` (a run a doorbell rang for) is a candidate of the first round; `taken` collects the ids
+    of the runs claimed."""
     done = misses = 0
     while misses < 3:
         # Several batches' worth of candidates: workers scanning at once see the same oldest runs, and
         # with only one batch's worth the first claim would take them all and leave the others none.
         ready = runs_ready(DRAIN_BATCH * 4)
+        if rung is not None:
+            ready, rung = sorted({rung, *ready}), None
         if not ready:
             return done, []
         if time.monotonic() >= deadline:
@@ -494,24 +513,49 @@ def _drain(*, deadline: float) -> tuple[int, list[int] | None]:
         done += run_due()
         owner = _new_owner()
         batch = runs_claim(ready, owner, limit=DRAIN_BATCH)
+        if taken is not None:
+            taken.update(claim.pk for claim in batch)
         done += _run_batch(batch, owner, deadline=deadline, read_tasks=True, between=run_due)
         misses = 0 if batch else misses + 1
     return done, None
 
 
-def run_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
+def run_drain(*, budget_seconds: float = DRAIN_SECONDS, rung: int | None = None, taken: set[int] | None = None) -> int:
     """Run pending runs straight from the table, oldest first, until none is left or the budget is
     spent. A worker calls this after the run it was rung for: a commit that started many runs rang
-    for only a few of them (runs_create). Due waits go first, before each run. Returns how many ran."""
+    for only a few of them (runs_create). Due waits go first, before each run. Returns how many ran.
+    `rung` and `taken`: see _drain."""
     global _next_drain_check
     if time.monotonic() < _next_drain_check:
         return 0  # found none a moment ago: an idle worker asks at most every DUE_CHECK_SECONDS
-    done, left = _drain(deadline=time.monotonic() + budget_seconds)
+    done, left = _drain(deadline=time.monotonic() + budget_seconds, rung=rung, taken=taken)
     if left == []:
         _next_drain_check = time.monotonic() + DUE_CHECK_SECONDS
     elif left:
         run_enqueue(left[0])  # out of time, not out of work: another job goes on
     return done
+
+
+def run_wake(run_id: int) -> None:
+    """Answer a doorbell for `run_id`. While the table has pending runs, the run joins a drain: it is
+    claimed and ended with a batch's others (a claim and an end shared by up to DRAIN_BATCH runs)
+    instead of alone (a claim of seven statements and an end of three of its own). A worker that has
+    just found the table empty (a quiet system: a hop) claims the run alone, which is fewer statements
+    before its call goes out. A run the drain did not take is read plainly first (mostly another
+    worker holds it or ended it); one still claimable (a takeover after an expired lease, a due wait
+    the sweeper rang) gets the one-run claim, which checks again under the lock."""
+    if time.monotonic() < _next_drain_check:
+        run_execute(run_id, reload=False)
+        run_due()
+        run_drain()
+        return
+    taken: set[int] = set()
+    run_due()
+    # One drain's budget per job (DRAIN_SECONDS): a drain out of time rings for another job.
+    run_drain(rung=run_id, taken=taken)
+    # Under a burst the run is mostly another worker's by now: a plain read says so.
+    if run_id not in taken and run_claimable(run_id):
+        run_execute(run_id, reload=False)
 
 
 def run_due(*, budget_seconds: float = 0.5, limit: int = 500) -> int:

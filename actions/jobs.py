@@ -9,15 +9,14 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import close_old_connections
 
-from actions.engine import run_drain, run_due, run_execute, run_next_wake_in, run_sweep
+from actions.engine import run_next_wake_in, run_sweep
+from actions.engine import run_wake as _run_wake
 
 logger = logging.getLogger(__name__)
 
 
 def run_wake(run_id: int) -> None:
-    run_execute(run_id, reload=False)
-    run_due()
-    run_drain()
+    _run_wake(run_id)
 
 
 _sweeper_started = threading.Event()

@@ -75,6 +75,10 @@ class StepContext:
     # The engine's run_create, handed in so a step can start a run of its own (a scheduled stage
     # change) without the step modules importing the engine, which imports them.
     run_create: Callable[..., Run] | None = field(default=None, repr=False)
+    # The run's task as this step's `apply` left it (read under its row lock and written in the
+    # step's transaction): once that commits, the engine hands it to the next step instead of
+    # reading the task again.
+    task_after: Task | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
@@ -86,7 +90,8 @@ class StepContext:
         return self.fields
 
     def task_json(self) -> dict:
-        """The task as the Task API shows it now (the engine reads the task fresh for every step)."""
+        """The task as the Task API shows it now (the engine reads the task fresh for every step, or
+        hands on what the step before it wrote)."""
         same_flow = self.task.flow_id == self.flow.pk
         return task_to_json(task=self.task, fields=self.flow_fields() if same_flow else None)
 

@@ -98,7 +98,9 @@ class MoveToStage(StepType):
             if stage is None:
                 raise StepFailed(f'stage "{config["stage"]}" no longer exists')
             with _task_still_there():
-                task_set_stage(task=ctx.task, actor=ctx.user, stage=stage, source=ctx.source, depth=ctx.depth)
+                ctx.task_after = task_set_stage(
+                    task=ctx.task, actor=ctx.user, stage=stage, source=ctx.source, depth=ctx.depth
+                )
 
         return StepResult(output={"stage": config["stage"]}, apply=apply)
 
@@ -159,7 +161,9 @@ class AssignTo(StepType):
             else:
                 assignee = None
             with _task_still_there():
-                task_set_assignee(task=ctx.task, actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth)
+                ctx.task_after = task_set_assignee(
+                    task=ctx.task, actor=ctx.user, assignee=assignee, source=ctx.source, depth=ctx.depth
+                )
 
         performer = ctx.user.email if config.get("performer") and ctx.user is not None else None
         return StepResult(output={"assigned_to": performer or config.get("email")}, apply=apply)

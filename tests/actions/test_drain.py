@@ -286,3 +286,120 @@ def test_due_waits_handed_back_wait_again_and_are_taken_next_time(seed, rung, mo
     monkeypatch.setattr("actions.engine._next_due_check", 0.0)
     assert run_due() == 2
     assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
+
+
+def test_a_doorbell_joins_the_drain_while_runs_are_pending(seed, rung, django_capture_on_commit_callbacks):
+    """The runs a commit rang for are claimed and ended with a batch's others, not each alone: a
+    doorbell for one of them drains them all through batch claims."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions.engine import run_wake
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [{"id": "hook", "type": "webhook", "config": {"url": receiver.url, "maxAttempts": 1}}]
+        tasks = more_tasks(seed, 12)
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            runs = runs_create(
+                [run_build(kind="workflow", flow=seed.flow, task=task, name="Hook", program=program) for task in tasks]
+            )
+        with CaptureQueriesContext(connection) as statements:
+            run_wake(runs[3].pk)
+        requests = receiver.wait_for_requests(12)
+    assert sorted(request.headers["Idempotency-Key"] for request in requests) == sorted(
+        f"run_{run.pk}_step_0" for run in runs
+    )
+    assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"success"}
+    single_claims = [q["sql"] for q in statements.captured_queries if "FROM actions_run WHERE id = " in q["sql"]]
+    assert single_claims == []
+    assert len(statements) <= 3 * 12
+
+
+def test_a_doorbell_for_a_run_the_drain_cannot_take_claims_it_alone(seed, start, rung):
+    """A run whose worker died (its lease expired) is not pending, so no drain takes it: its doorbell
+    takes it over through the one-run claim."""
+    from actions.engine import run_wake
+
+    run = start([seed.task], note="taken over")[0]
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, lease_owner="dead", lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    run_wake(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCESS and current(seed.task)["Company Name"] == "taken over"
+
+
+def test_the_step_after_a_task_change_gets_the_task_as_written_without_reading_it(seed, rung):
+    """A step that changed the task hands it on: the next step sees the change, and the task is read
+    once before the first step (and under lock by the change), not again before the second."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [
+            {"id": "set", "type": "update_data", "config": {"values": {"Company Name": "Written"}}},
+            {"id": "hook", "type": "webhook", "config": {"url": receiver.url, "maxAttempts": 1}},
+        ]
+        with transaction.atomic():
+            run = runs_create(
+                [run_build(kind="workflow", flow=seed.flow, task=seed.task, name="Two", program=program)]
+            )[0]
+        with CaptureQueriesContext(connection) as statements:
+            run_execute(run.pk)
+        [request] = receiver.wait_for_requests(1)
+    assert json.loads(request.body)["task"]["Company Name"] == "Written"
+    task_reads = [
+        q["sql"]
+        for q in statements.captured_queries
+        if 'FROM "tasks_task"' in q["sql"] or "FROM tasks_task" in q["sql"]
+    ]
+    assert len(task_reads) == 3, task_reads  # the claim's lock, the read before step 1, the change's lock
+
+
+def test_a_one_step_call_claimed_alone_costs_few_statements(seed, rung):
+    """The hop: on PostgreSQL the claim records the first step with the run's UPDATE, and the step's
+    completion is one statement, atomic by itself (no BEGIN and COMMIT of its own)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        program = [{"id": "call", "type": "api_call", "config": {"url": receiver.url}}]
+        with transaction.atomic():
+            run = runs_create([run_build(kind="action", flow=seed.flow, task=seed.task, name="Hop", program=program)])[
+                0
+            ]
+        with CaptureQueriesContext(connection) as statements:
+            run_execute(run.pk, reload=False)
+        receiver.wait_for_requests(1)
+    assert Run.objects.get(pk=run.pk).status == Run.Status.SUCCESS
+    # The claim (lock the run and its task, the busy check, the lease and the first step's record),
+    # the task read, the flow's fields (once per process), the step's completion, the next run on
+    # the task; on SQLite the lease and the record are two statements, the completion four.
+    limit = 10 if connection.vendor == "postgresql" else 14
+    assert len(statements) <= limit, "\n".join(q["sql"][:90] for q in statements.captured_queries)
+
+
+def test_a_doorbell_for_a_run_already_taken_reads_it_without_a_lock(seed, start, rung):
+    """Under a burst the run a doorbell names is mostly another worker's, or done, by the time the
+    doorbell is answered: one plain read says so, with no locked read in a transaction of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions.engine import run_wake
+
+    run = start([seed.task])[0]
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, lease_owner="elsewhere", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    with CaptureQueriesContext(connection) as statements:
+        run_wake(run.pk)
+    # The drain's batch claim finds it not pending; then no one-run claim (a locked read of it by id).
+    claims = [q["sql"] for q in statements.captured_queries if q["sql"].startswith("SELECT id, kind")]
+    assert not [sql for sql in claims if "FROM actions_run WHERE id = " in sql]
+    run.refresh_from_db()
+    assert (run.status, run.lease_owner) == (Run.Status.RUNNING, "elsewhere")

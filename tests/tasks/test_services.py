@@ -64,3 +64,44 @@ def test_disabled_members_cannot_be_assigned(world, api):
         f"/api/flows/acme/sales/tasks/{task.pk}", {"Assigned To": user.email}, format="json"
     )
     assert response.status_code == 422
+
+
+def test_a_change_inside_a_callers_transaction_is_all_or_nothing(world):
+    """In a caller's transaction (a step's apply) a change takes no savepoint of its own: a refusal
+    comes before any write and leaves the transaction usable; a failure after the task's UPDATE
+    (here the event's INSERT, refused by the database) leaves the caller's transaction unable to
+    commit anything, so the task is never changed without its event."""
+    from django.db import IntegrityError, transaction
+    from django.db.transaction import TransactionManagementError
+
+    from tasks.models import Task
+
+    FieldFactory(flow=world.flow, name="Code", unique=True)
+    FieldFactory(flow=world.flow, name="Note")
+    task = make_task(world.flow, world.admin, {"Code": "A", "Note": "first"})
+    make_task(world.flow, world.admin, {"Code": "B"})
+    events = TaskEvent.objects.count()
+
+    with transaction.atomic():
+        with pytest.raises(TaskValidationError):
+            task_update(task=task, actor=None, data={"Note": ["not", "text"]}, source="action")
+        with pytest.raises(TaskValidationError):  # the key of another task
+            task_update(task=task, actor=None, data={"Code": "B"}, source="action")
+        task_update(task=task, actor=None, data={"Note": "second"}, source="action")
+    assert task_json(task)["Note"] == "second" and task_json(task)["Code"] == "A"
+    assert TaskEvent.objects.count() == events + 1
+
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            task_update(task=task, actor=None, data={"Note": "half"}, source="action", depth=-1)
+        with pytest.raises(TransactionManagementError):
+            Task.objects.count()
+    assert task_json(task)["Note"] == "second"
+    assert TaskEvent.objects.count() == events + 1
+
+
+def task_json(task):
+    from tasks.models import Task
+    from tasks.services import task_to_json
+
+    return task_to_json(task=Task.objects.get(pk=task.pk))

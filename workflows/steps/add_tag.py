@@ -84,7 +84,9 @@ class AddTag(StepType):
             if not tags:
                 return
             try:
-                task_add_tags(task=trigger.task, actor=None, tags=tags, source=ctx.source, depth=ctx.depth)
+                ctx.task_after = task_add_tags(
+                    task=trigger.task, actor=None, tags=tags, source=ctx.source, depth=ctx.depth
+                )
             except TaskValidationError as exc:
                 raise StepFailed(f"the tags were refused ({reasons(exc.errors)})")
 

@@ -126,7 +126,9 @@ class UpdateField(StepType):
 
         def apply() -> None:
             try:
-                task_update(task=trigger.task, actor=ctx.user, data=data, source=ctx.source, depth=ctx.depth)
+                ctx.task_after = task_update(
+                    task=trigger.task, actor=ctx.user, data=data, source=ctx.source, depth=ctx.depth
+                )
             except TaskValidationError as exc:
                 raise StepFailed(f"the values were refused ({reasons(exc.errors)})")
             except Http404:
