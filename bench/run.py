@@ -151,10 +151,10 @@ class Bench:
         p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
         extra = {"p50_from_request_ms": pct(from_request, 50) * 1000, "n": n}
         self.row(
-            "hop latency", "accepted -> receiver, p50", p50, "ms", self._hop_floor(50), "<= 15 ms", p50 <= 15, **extra
+            "hop latency", "accepted -> receiver, p50", p50, "ms", self._hop_floor(50), "<= 5 ms", p50 <= 5, **extra
         )
         self.row(
-            "hop latency", "accepted -> receiver, p99", p99, "ms", self._hop_floor(99), "<= 50 ms", p99 <= 50, **extra
+            "hop latency", "accepted -> receiver, p99", p99, "ms", self._hop_floor(99), "<= 20 ms", p99 <= 20, **extra
         )
 
     def chain(self, n: int) -> None:
@@ -176,7 +176,7 @@ class Bench:
         api.close()
         value = pct(per_step, 50) * 1000
         floor_step = (self._hop_floor(50) + self.floors["insert_commit"]["p50_ms"]) / 2  # half the steps call out
-        self.row("chain", "time per step (40 steps), p50", value, "ms", floor_step, "<= 10 ms/step", value <= 10, n=n)
+        self.row("chain", "time per step (40 steps), p50", value, "ms", floor_step, "<= 3 ms/step", value <= 3, n=n)
 
     def burst(self, n: int, clients: int = 8, label: str = "burst") -> dict:
         leads = self.data["leads"]
@@ -491,8 +491,8 @@ class Bench:
             p99,
             "s",
             sleep_floor["p99_ms"] / 1000,
-            "p99 <= 1 s",
-            p99 <= 1.0 and len(late) == n,
+            "p99 <= 0.5 s",
+            p99 <= 0.5 and len(late) == n,
             p50_s=pct(late, 50),
             statuses=report["statuses"],
         )
