@@ -106,19 +106,8 @@ def run_claim(run_id: int, owner: str) -> Claim | None:
             "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s, started_at = %s WHERE id = %s"
         )
         params = [run.status, owner, _when(run.lease_expires_at), _when(run.started_at), run.pk]
-        prepared = claim.next_step_run
-        if prepared is not None and connection.vendor == "postgresql":
-            # The first step's record in the same statement: one round trip fewer before the call.
-            [(new_id,)] = _sql(
-                f"WITH claimed AS ({update}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
-                f" VALUES ({_placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
-                [*params, *_new_step_params(prepared)],
-            )
-            prepared.pk, prepared._state.adding = new_id, False
-        else:
-            _sql(update, params)
-            if prepared is not None:
-                prepared.save()
+        # The first step's record with it: one round trip fewer before the call.
+        _sql_then_new_step(update, params, claim.next_step_run)
     return claim
 
 
@@ -336,8 +325,7 @@ def run_step_done(
     it needs no BEGIN and COMMIT of its own; one with `apply` two in a transaction; elsewhere three."""
     last = next_step is None
     prepared = None if last else StepRun(run=run, **_new_step_run(run, next_step, cursor))
-    postgresql = connection.vendor == "postgresql"
-    if apply is None and postgresql:
+    if apply is None and connection.vendor == "postgresql":
         return _step_done_in_one(run, owner, cursor, step_run, prepared)
     with transaction.atomic():
         return _step_done(run, owner, cursor, step_run, prepared, apply=apply)
@@ -346,24 +334,30 @@ def run_step_done(
 def _step_done(
     run: Run, owner: str, cursor: list, step_run: StepRun, prepared: StepRun | None, *, apply=None
 ) -> tuple[datetime | None | bool, StepRun | None]:
-    postgresql = connection.vendor == "postgresql"
     moved = run_move(run, owner, cursor, last=prepared is None)
     if moved is False:
         return False, None
     if apply is not None:
         apply()
-    if prepared is not None and postgresql:
+    _sql_then_new_step(_STEP_RUN_RECORD, _step_run_params(step_run), prepared)
+    return moved, prepared
+
+
+def _sql_then_new_step(statement: str, params: list, prepared: StepRun | None) -> None:
+    """`statement` (an UPDATE), then the new step record `prepared` if there is one: on PostgreSQL
+    both in one statement (a data-modifying WITH), one round trip fewer."""
+    if prepared is None:
+        _sql(statement, params)
+    elif connection.vendor == "postgresql":
         [(new_id,)] = _sql(
-            f"WITH done AS ({_STEP_RUN_RECORD}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
+            f"WITH head AS ({statement}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
             f" VALUES ({_placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
-            [*_step_run_params(step_run), *_new_step_params(prepared)],
+            [*params, *_new_step_params(prepared)],
         )
         prepared.pk, prepared._state.adding = new_id, False
-        return moved, prepared
-    _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
-    if prepared is not None:
+    else:
+        _sql(statement, params)
         prepared.save()
-    return moved, prepared
 
 
 def _step_done_in_one(
@@ -467,22 +461,10 @@ def step_run_count_attempt(step_run: StepRun) -> None:
     step_run.save(update_fields=["attempts", "status", "started_at"])
 
 
-def step_run_record(
-    step_run: StepRun,
-    status: str,
-    *,
-    result: StepResult | None = None,
-    error: str = "",
-    output: dict | None = None,
-    request: dict | None = None,
-    response: dict | None = None,
-    started: float | None = None,
-) -> None:
-    """Record how an attempt at a step ended: `result` when it ran, or the error and what went out
-    and came back; `started` (time.monotonic()) gives its duration."""
-    step_run_mark(
-        step_run, status, result=result, error=error, output=output, request=request, response=response, started=started
-    )
+def step_run_record(step_run: StepRun, status: str, **ended) -> None:
+    """Record how an attempt at a step ended (`ended`: step_run_mark's `result`, or the error and
+    what went out and came back, and `started`)."""
+    step_run_mark(step_run, status, **ended)
     _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
 
 
@@ -511,7 +493,9 @@ def step_run_mark(
     response: dict | None = None,
     started: float | None = None,
 ) -> None:
-    """`step_run_record` in memory only: the record as it ended, for `step_runs_save`."""
+    """How an attempt at a step ended, in memory (step_run_record and step_runs_save save it):
+    `result` when it ran, or the error and what went out and came back; `started`
+    (time.monotonic()) gives its duration."""
     now = timezone.now()
     step_run.status = status
     step_run.error = error
