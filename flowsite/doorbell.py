@@ -22,7 +22,7 @@ import socket
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 logger = logging.getLogger(__name__)
 
@@ -111,16 +111,10 @@ class NotifyListener:
     def _connect(self):
         import psycopg
 
-        db = _database(self.alias)
-        params = {
-            "dbname": db["NAME"],
-            "user": db.get("USER") or None,
-            "password": db.get("PASSWORD") or None,
-            "host": db.get("HOST") or None,
-            "port": db.get("PORT") or None,
-            "connect_timeout": 5,
-        }
-        conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True)
+        # Django's own parameters for this database (host, credentials and OPTIONS such as sslmode).
+        params = connections[self.alias].get_connection_params()
+        params.setdefault("connect_timeout", 5)
+        conn = psycopg.connect(**params, autocommit=True)
         conn.execute(f"LISTEN {_channel(self.topic)}")
         return conn
 

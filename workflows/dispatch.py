@@ -2,12 +2,13 @@
 filters, and start a run for each match. Bounded: a change made by a workflow run is one link
 deeper than its trigger, and past MAX_WORKFLOW_DEPTH no run starts (a failed run says why).
 
-Task events are an outbox. A write records its events in its own transaction and nothing more; a
-dispatcher thread in every worker process (workflows.jobs) looks at the outbox every few
-milliseconds, takes undispatched events in batches (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE
-transactions take one writer at a time), matches them, and creates the runs in the transaction that
-marks the events dispatched: an event yields its runs exactly once, whatever process dies when. The
-runs' doorbells wake the drain; the sweeper is the backstop for events no dispatcher took."""
+Task events are an outbox. A write records its events in its own transaction and, after commit,
+rings the outbox's doorbell (events_enqueue); a dispatcher thread in every worker process
+(workflows.jobs) wakes at the ring, takes undispatched events in batches (SKIP LOCKED on
+PostgreSQL; SQLite's IMMEDIATE transactions take one writer at a time), matches them, and creates
+the runs in the transaction that marks the events dispatched: an event yields its runs exactly once,
+whatever process dies when. The runs' doorbells wake the drain; the sweeper is the backstop for
+events no dispatcher took."""
 
 from __future__ import annotations
 
