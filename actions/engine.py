@@ -181,6 +181,9 @@ def _run_claimed(claim: Claim, batch: _Batch | None = None) -> None:
     whose last step changes nothing in the database ends with the batch's other runs (_Batch)."""
     run = claim.run
     cache: dict[str, Any] = {}
+    if claim.task is not None:
+        # Read under its row lock by the claim, which has committed: as fresh as a read now.
+        cache["task_after"], claim.task = claim.task, None
     try:
         while True:
             step = step_at(run.program, run.cursor)
@@ -494,16 +497,19 @@ def _run_batch(claims: list[Claim], owner: str, *, deadline: float, read_tasks: 
     return done
 
 
-def _drain(*, deadline: float, rung: int | None = None, taken: set[int] | None = None) -> tuple[int, list[int] | None]:
+def _drain(
+    *, deadline: float, rung: int | None = None, taken: set[int] | None = None, ready: list[int] | None = None
+) -> tuple[int, list[int] | None]:
     """Execute pending runs, a batch at a time: returns how many ran, and [] when none is left,
     the candidates not taken when the deadline came, or None after three rounds lost to other workers.
     `rung` (a run a doorbell rang for) is a candidate of the first round; `taken` collects the ids
-    of the runs claimed."""
+    of the runs claimed; `ready`: the first round's candidates when the caller has just read them."""
     done = misses = 0
     while misses < 3:
         # Several batches' worth of candidates: workers scanning at once see the same oldest runs, and
         # with only one batch's worth the first claim would take them all and leave the others none.
-        ready = runs_ready(DRAIN_BATCH * 4)
+        if ready is None:
+            ready = runs_ready(DRAIN_BATCH * 4)
         if rung is not None:
             ready, rung = sorted({rung, *ready}), None
         if not ready:
@@ -517,18 +523,25 @@ def _drain(*, deadline: float, rung: int | None = None, taken: set[int] | None =
             taken.update(claim.pk for claim in batch)
         done += _run_batch(batch, owner, deadline=deadline, read_tasks=True, between=run_due)
         misses = 0 if batch else misses + 1
+        ready = None
     return done, None
 
 
-def run_drain(*, budget_seconds: float = DRAIN_SECONDS, rung: int | None = None, taken: set[int] | None = None) -> int:
+def run_drain(
+    *,
+    budget_seconds: float = DRAIN_SECONDS,
+    rung: int | None = None,
+    taken: set[int] | None = None,
+    ready: list[int] | None = None,
+) -> int:
     """Run pending runs straight from the table, oldest first, until none is left or the budget is
     spent. A worker calls this after the run it was rung for: a commit that started many runs rang
     for only a few of them (runs_create). Due waits go first, before each run. Returns how many ran.
-    `rung` and `taken`: see _drain."""
+    `rung`, `taken` and `ready`: see _drain."""
     global _next_drain_check
     if time.monotonic() < _next_drain_check:
         return 0  # found none a moment ago: an idle worker asks at most every DUE_CHECK_SECONDS
-    done, left = _drain(deadline=time.monotonic() + budget_seconds, rung=rung, taken=taken)
+    done, left = _drain(deadline=time.monotonic() + budget_seconds, rung=rung, taken=taken, ready=ready)
     if left == []:
         _next_drain_check = time.monotonic() + DUE_CHECK_SECONDS
     elif left:
@@ -537,22 +550,28 @@ def run_drain(*, budget_seconds: float = DRAIN_SECONDS, rung: int | None = None,
 
 
 def run_wake(run_id: int) -> None:
-    """Answer a doorbell for `run_id`. While the table has pending runs, the run joins a drain: it is
-    claimed and ended with a batch's others (a claim and an end shared by up to DRAIN_BATCH runs)
-    instead of alone (a claim of seven statements and an end of three of its own). A worker that has
-    just found the table empty (a quiet system: a hop) claims the run alone, which is fewer statements
-    before its call goes out. A run the drain did not take is read plainly first (mostly another
-    worker holds it or ended it); one still claimable (a takeover after an expired lease, a due wait
-    the sweeper rang) gets the one-run claim, which checks again under the lock."""
-    if time.monotonic() < _next_drain_check:
-        run_execute(run_id, reload=False)
+    """Answer a doorbell for `run_id`. While the table has other pending runs, the run joins a drain:
+    it is claimed and ended with a batch's others (a claim and an end shared by up to DRAIN_BATCH
+    runs) instead of alone (a claim of six statements and an end of its own). A worker that has
+    just found the table empty, or whose scan finds no other pending run (a quiet system: a hop),
+    claims the run alone, which is fewer statements before its call goes out. A run the drain did
+    not take is read plainly first (mostly another worker holds it or ended it); one still claimable
+    (a takeover after an expired lease, a due wait the sweeper rang) gets the one-run claim, which
+    checks again under the lock."""
+    ready = None
+    if time.monotonic() >= _next_drain_check:
+        ready = runs_ready(DRAIN_BATCH * 4)
+    if ready is None or all(other == run_id for other in ready):
+        # A run the scan did not find ready is mostly another worker's by now: a plain read says so.
+        if ready is None or run_id in ready or run_claimable(run_id):
+            run_execute(run_id, reload=False)
         run_due()
         run_drain()
         return
     taken: set[int] = set()
     run_due()
     # One drain's budget per job (DRAIN_SECONDS): a drain out of time rings for another job.
-    run_drain(rung=run_id, taken=taken)
+    run_drain(rung=run_id, taken=taken, ready=ready)
     # Under a burst the run is mostly another worker's by now: a plain read says so.
     if run_id not in taken and run_claimable(run_id):
         run_execute(run_id, reload=False)

@@ -13,18 +13,22 @@ from __future__ import annotations
 import functools
 import json
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from actions.models import Run, StepRun
 from actions.program import cursor_path, step_at
 from actions.steps.base import StepResult
+from flows.models import User
+from tasks.models import Task
+from tasks.selectors import task_with_relations
 
 
 def lease_seconds() -> float:
@@ -46,6 +50,9 @@ class Claim:
     step_run: StepRun | None = None
     # What the run was before the claim (pending, or waiting for a time that has come).
     status_before: str = Run.Status.PENDING
+    # The run's task with its relations, read by the one-run claim under the task's row lock: the
+    # first step's task, so that step does not read it again.
+    task: Task | None = None
 
     @property
     def pk(self) -> int:
@@ -72,10 +79,6 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _for_update() -> str:
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
 def _when(value):
     return connection.ops.adapt_datetimefield_value(value)
 
@@ -88,20 +91,22 @@ def run_claim(run_id: int, owner: str) -> Claim | None:
     same task is running (runs on one task are serialized, so merges never overwrite)."""
     now = timezone.now()
     with transaction.atomic():
-        statement = f"SELECT {_run_columns()} FROM actions_run WHERE id = %s{_for_update()}"
-        run = next(iter(Run.objects.raw(statement, [run_id])), None)
+        run = _run_with_performer(run_id)
         if run is None or run.is_finished:
             return None
         if run.status == Run.Status.WAITING and run.wake_at and run.wake_at > now:
             return None
         if run.status == Run.Status.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
             return None
+        task = None
         if run.task_id:
-            # The task row lock makes the "is another run busy on this task" check race-free.
-            _sql(f"SELECT id FROM tasks_task WHERE id = %s{_for_update()}", [run.task_id])
+            # The task row lock makes the "is another run busy on this task" check race-free. The
+            # task is read whole under it: the first step needs it, with its flow and organization.
+            task = task_with_relations(task_id=run.task_id, lock=True)
             if _task_busy(run, now):
                 return None
         claim = _lease(run, owner, now, now + timedelta(seconds=lease_seconds()))
+        claim.task = task
         update = (
             "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s, started_at = %s WHERE id = %s"
         )
@@ -109,6 +114,63 @@ def run_claim(run_id: int, owner: str) -> Claim | None:
         # The first step's record with it: one round trip fewer before the call.
         _sql_then_new_step(update, params, claim.next_step_run)
     return claim
+
+
+# Per connection (each thread has its own): the claim's read of a run and its performer, and
+# Django's converters for its columns.
+_claim_reads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _run_with_performer(run_id: int) -> Run | None:
+    """The run, its row locked, with the person who performed it (the steps' user) in the same
+    statement: a run the claim takes needs both, and a second read is a round trip before the call."""
+    db = connections[DEFAULT_DB_ALIAS]
+    plan = _claim_reads.get(db)
+    if plan is None:
+        plan = _claim_reads[db] = _run_with_performer_plan(db)
+    statement, models = plan
+    with db.cursor() as cursor:
+        cursor.execute(statement, [run_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    made = []
+    start = 0
+    for model, fields in models:
+        values = row[start : start + len(fields)]
+        start += len(fields)
+        if model is User and values[0] is None:  # nobody performed it (a workflow's run)
+            made.append(None)
+            continue
+        converted = []
+        for (_attname, col, converters), value in zip(fields, values, strict=True):
+            for converter in converters:
+                value = converter(value, col, db)
+            converted.append(value)
+        made.append(model.from_db(db.alias, [attname for attname, _c, _v in fields], converted))
+    run, performer = made
+    if performer is not None:
+        run.performed_by = performer
+    return run
+
+
+def _run_with_performer_plan(db) -> tuple[str, list]:
+    quote = db.ops.quote_name
+    select, models = [], []
+    for model, alias in ((Run, "r"), (User, "u")):
+        fields = []
+        for field in model._meta.concrete_fields:
+            select.append(f"{alias}.{quote(field.column)}")
+            col = field.get_col(alias)
+            fields.append((field.attname, col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
+        models.append((model, fields))
+    # Only the run's row is locked (SQLite has no row locks: its write transaction is the lock).
+    lock = " FOR UPDATE OF r" if db.features.has_select_for_update_of else ""
+    statement = (
+        f"SELECT {', '.join(select)} FROM {quote(Run._meta.db_table)} r"
+        f" LEFT JOIN {quote(User._meta.db_table)} u ON u.id = r.performed_by_id WHERE r.id = %s{lock}"
+    )
+    return statement, models
 
 
 def run_claimable(run_id: int) -> bool:

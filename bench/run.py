@@ -233,8 +233,10 @@ class Bench:
         its delivery at the receiver."""
         leads = self.data["leads"]
         start = self.stack.receiver_count()
+        cpu_before = self.stack.worker_cpu()
         made = self.stack.app("events", str(leads["id"]), str(n))
         drained = self._wait_deliveries(start, n, self.args.drain_timeout)
+        worker_cpu = self.stack.worker_cpu() - cpu_before
         first, last_event = made["events"]
         report = self.stack.app("events-report", str(first), str(last_event), leads["workflow"])
         tasks = set(made["tasks"])
@@ -264,6 +266,8 @@ class Bench:
             "dispatch_p50_ms": pct(dispatch_delays, 50) * 1000,
             "dispatch_p99_ms": pct(dispatch_delays, 99) * 1000,
             "drain_rate": len(first_delivery) / (last - committed),
+            "worker_cpu_s": worker_cpu,
+            "worker_cpu_ms_per_delivery": worker_cpu * 1000 / len(first_delivery) if first_delivery else float("nan"),
             "p99_ms": pct(delays, 99) * 1000,
             "p50_ms": pct(delays, 50) * 1000,
         }
@@ -290,6 +294,11 @@ class Bench:
         met = result["drain_rate"] >= 1000 if postgres_redis else None
         what = f"commit -> delivered, {result['delivered']}/{n} /s"
         self.row("burst", what, result["drain_rate"], "/s", floor_rate, target, met, **result)
+        print(
+            f"  {'':<14} cpu: {result['worker_cpu_ms_per_delivery']:.2f} ms of worker CPU a delivery"
+            f" ({result['worker_cpu_s']:.2f} s for {result['delivered']})",
+            flush=True,
+        )
         p99 = result["p99_ms"]
         self.row("burst", "commit -> delivery, p99", p99, "ms", self._hop_floor(99), "report", None, **result)
 

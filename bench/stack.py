@@ -46,6 +46,18 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used, with its children that have ended and been waited
+    for (a live child counts on its own), from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the command's ")".
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     """All descendants of a process (gunicorn workers, django-q2 workers)."""
     out = []
@@ -333,6 +345,12 @@ class Stack:
         worker = max((rss_kb(p) for p in children(self.worker.pid)), default=0) if self.worker else 0
         web = max((rss_kb(p) for p in children(self.web.pid)), default=0) if self.web else 0
         return {"worker_kb": worker, "web_kb": web}
+
+    def worker_cpu(self) -> float:
+        """CPU seconds used so far by the qcluster and all its processes."""
+        if not self.worker:
+            return 0.0
+        return sum(cpu_seconds(pid) for pid in [self.worker.pid, *children(self.worker.pid)])
 
     def receiver_log(self, start: int = 0) -> list[list]:
         client = Http(self.receiver_url)

@@ -222,11 +222,14 @@ def tasks_with_relations(*, task_ids: list[int]) -> dict[int, Task]:
     with db.cursor() as cursor:
         cursor.execute(statement, list(task_ids))
         rows = cursor.fetchall()
-    tasks = (_task_from_row(db, columns, row) for row in rows)
+    # The tasks of one flow share its Flow and Organization objects (a batch's tasks are mostly one
+    # flow's): made once, not once per row. Callers read them and must not change them.
+    shared: dict[tuple[str, Any], Any] = {}
+    tasks = (_task_from_row(db, columns, row, shared) for row in rows)
     return {task.pk: task for task in tasks}
 
 
-def _task_from_row(db, columns: list, row: tuple) -> Task:
+def _task_from_row(db, columns: list, row: tuple, shared: dict | None = None) -> Task:
     made: dict[str | None, Any] = {}
     start = 0
     for (model, _alias, place), fields in zip(_WITH_RELATIONS, columns, strict=True):
@@ -235,12 +238,18 @@ def _task_from_row(db, columns: list, row: tuple) -> Task:
         if place == "assignee" and values[0] is None:  # the LEFT JOIN found no assignee
             made[place] = None
             continue
+        if shared is not None and place in ("flow", "flow.organization"):
+            made[place] = shared.get((place, values[0]))  # by id, the first column
+            if made[place] is not None:
+                continue
         converted = []
         for (_field, col, converters), value in zip(fields, values, strict=True):
             for converter in converters:
                 value = converter(value, col, db)
             converted.append(value)
         made[place] = model.from_db(db.alias, [field.attname for field, _c, _v in fields], converted)
+        if shared is not None and place in ("flow", "flow.organization"):
+            shared[(place, values[0])] = made[place]
     task = made[None]
     task.flow, task.stage, task.assignee = made["flow"], made["stage"], made["assignee"]
     task.flow.organization = made["flow.organization"]

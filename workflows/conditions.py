@@ -435,6 +435,12 @@ def _evaluate_group(group: Any, task: _Task, depth: int) -> bool:
     return all(results()) if logic == "AND" else any(results())
 
 
+def has_conditions(filter_obj: Any) -> bool:
+    """Whether `evaluate`'s answer for this filter depends on the task: one without conditions passes
+    (or, malformed, fails) whatever the task's values, so a caller need not build them."""
+    return bool(filter_obj) and (not isinstance(filter_obj, Mapping) or bool(filter_obj.get("conditions")))
+
+
 def evaluate(
     filter_obj: dict | None,
     *,

@@ -30,7 +30,7 @@ from flows.selectors import flow_read_now, version_cached
 from flowsite import doorbell
 from tasks.models import Task, TaskEvent
 from tasks.services import flow_fields, task_to_json
-from workflows.conditions import evaluate
+from workflows.conditions import evaluate, has_conditions
 from workflows.models import Workflow
 from workflows.triggers import trigger_types_for_change
 
@@ -304,16 +304,19 @@ def fire_many(
         programs: dict = {}
         new_runs: list[Run] = []
         for task, trigger_types, context, depth in flow_items:
-            values = {**task_to_json(task=task, fields=fields), **context.get("new", {})}
-            old_values = {**values, **context.get("old", {})}
+            values = old_values = None
             for workflow in workflows:
                 if workflow.trigger_type not in trigger_types:
                     continue
                 run_context = {**context, "event": {**context.get("event", {}), "type": workflow.trigger_type}}
+                if values is None and has_conditions(workflow.trigger_filters):
+                    # The task's JSON only for a filter that reads it (most workflows have none).
+                    values = {**task_to_json(task=task, fields=fields), **context.get("new", {})}
+                    old_values = {**values, **context.get("old", {})}
                 try:
                     matched = evaluate(
                         workflow.trigger_filters,
-                        values=values,
+                        values=values or {},
                         field_types=field_types,
                         old_values=old_values,
                         changed=context.get("changed"),

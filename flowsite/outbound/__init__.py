@@ -13,7 +13,7 @@ How the guarantees are kept:
   header and, for https, for SNI and certificate verification. There is no second DNS lookup, so DNS
   rebinding cannot swap the address between check and connect.
 * Redirects are never followed, proxies/netrc from the environment are ignored and cookies are never
-  stored (one pooled session per thread serves every flow).
+  stored (requests go to a pinned adapter per thread, with no session and no cookie jar).
 * A watchdog shuts the socket down when the total deadline passes, so neither a silent server nor one
   trickling headers or body bytes can hold a worker longer than ``OUTBOUND_TOTAL_TIMEOUT``.
 * Error messages name hosts, addresses and ports only - never header values, paths or query strings,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import heapq
 import http.client
-import http.cookiejar
 import itertools
 import os
 import re
@@ -63,7 +62,7 @@ class OutboundResponse:
 # --------------------------------------------------------------------------------------------------------------
 # Deadline watchdog and pinned connections
 
-# Per thread: its pooled session, and the deadline of the request it is sending (which its
+# Per thread: its pinned adapter (connection pools), and the deadline of the request it is sending (which its
 # connections hand their sockets to).
 _local = threading.local()
 
@@ -184,10 +183,25 @@ class _WatchedConnectionMixin:
         self._watch(sock)
         return sock
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    _body_after_head: bytes | None = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
         # A reused or already-handshaken connection: its (possibly TLS) socket is what the exchange blocks on.
         self._watch(self.sock)  # type: ignore[attr-defined]
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        if isinstance(body, bytes) and body and headers and "Content-Length" in headers:
+            # The head and a body of known length go out in one write (send below): one system call and
+            # one segment instead of two, so the receiver wakes once. The head is framed by its
+            # Content-Length, so urllib3 is handed no body.
+            self._body_after_head = body
+            body = None
+        try:
+            super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
+        finally:
+            self._body_after_head = None
+
+    def send(self, data: Any) -> None:
+        body, self._body_after_head = self._body_after_head, None
+        super().send(data if body is None else data + body)  # type: ignore[misc]
 
 
 class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
@@ -234,32 +248,18 @@ class _PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
-    # The per-thread session is shared by unrelated flows; a cookie set by one receiver must never be
-    # replayed on another flow's request.
-    def set_ok(self, cookie: Any, request: Any) -> bool:
-        return False
-
-    def return_ok(self, cookie: Any, request: Any) -> bool:
-        return False
+_DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
 
 
-def _session() -> requests.Session:
-    session: requests.Session | None = getattr(_local, "session", None)
-    if session is None:
-        session = requests.Session()
-        # Proxies from the environment would resolve the host again on the proxy (defeating the pin) and
-        # netrc would attach credentials nobody configured.
-        session.trust_env = False
-        session.proxies = {}
-        session.cookies.set_policy(_RejectAllCookies())
-        session.headers.clear()
-        session.headers.update({"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"})
-        adapter = _PinnedAdapter(pool_connections=32, pool_maxsize=2, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        _local.session = session
-    return session
+def _adapter() -> _PinnedAdapter:
+    """The calling thread's pinned adapter and its connection pools. Requests go to it directly, not
+    through a requests.Session: a session would add what must never apply here (cookies, proxies and
+    netrc from the environment, following redirects) and costs more than a loopback call to set up
+    per request."""
+    adapter: _PinnedAdapter | None = getattr(_local, "adapter", None)
+    if adapter is None:
+        adapter = _local.adapter = _PinnedAdapter(pool_connections=32, pool_maxsize=2, max_retries=0)
+    return adapter
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -435,13 +435,13 @@ def _attempt(
 ) -> OutboundResponse:
     addr = _display(address, target.port)
     url_host = f"[{address}]" if ":" in address else address
-    session = _session()
     try:
-        request = session.prepare_request(
-            requests.Request(
-                method, f"{target.scheme}://{url_host}:{target.port}{target.path}", headers=headers, data=body
-            )
-        )
+        request = requests.PreparedRequest()
+        request.prepare_method(method)
+        request.prepare_url(f"{target.scheme}://{url_host}:{target.port}{target.path}", None)
+        # The caller's headers win over the defaults, whatever their case (as a session merges them).
+        request.prepare_headers({**_DEFAULT_HEADERS, **headers})
+        request.prepare_body(body, None)
     except (requests.RequestException, ValueError):
         raise invalid_url("URL is not valid") from None
     request.flowsite_tls_name = target.host  # type: ignore[attr-defined]
@@ -457,13 +457,8 @@ def _attempt(
             raise deadline.error()
         connect = min(connect_timeout, remaining)
         try:
-            response = session.send(
-                request,
-                stream=True,
-                allow_redirects=False,
-                timeout=(connect, remaining),
-                verify=ca_bundle or True,
-                proxies={},
+            response = _adapter().send(
+                request, stream=True, timeout=(connect, remaining), verify=ca_bundle or True, proxies={}
             )
             status = response.status_code
             response_headers = {name.lower(): value for name, value in response.headers.items()}
