@@ -9,6 +9,7 @@ web and worker processes) that prepare data and read results back from the run r
     python -m bench.app wait-start FLOW_ID N SECONDS  -> N runs (one per task) that each wait SECONDS
     python -m bench.app wait-report RUN_IDS_FILE      -> lateness of each wait, in seconds
     python -m bench.app runs-report SINCE_RUN_ID      -> runs by status since a run id (drills)
+    python -m bench.app relay-stages WF TASK_IDS_FILE -> per task: its event's commit and dispatch, WF's run's claim
 
 Every command prints one JSON document on stdout.
 """
@@ -288,6 +289,23 @@ def runs_report(since: int) -> dict:
     return out
 
 
+def relay_stages(workflow_id: str, task_ids: list[int]) -> dict:
+    """The relay's stages per task (epoch seconds): its "created" event's `created_at` (the write,
+    just before its commit) and `dispatched_at` (the dispatch that created the run), and the
+    workflow's run's `started_at` (its claim). The bench adds the receiver's arrival time."""
+    from actions.models import Run
+    from tasks.models import TaskEvent
+
+    out: dict[str, dict] = {}
+    events = TaskEvent.objects.filter(task_ref__in=task_ids, kind=TaskEvent.Kind.CREATED)
+    for task, created, dispatched in events.values_list("task_ref", "created_at", "dispatched_at"):
+        out[str(task)] = {"event": created.timestamp(), "dispatched": dispatched and dispatched.timestamp()}
+    runs = Run.objects.filter(workflow_id=workflow_id, task_ref__in=task_ids)
+    for task, started in runs.values_list("task_ref", "started_at"):
+        out.setdefault(str(task), {})["claimed"] = started and started.timestamp()
+    return out
+
+
 def main(argv: list[str]) -> None:
     _django()
     command, args = argv[0], argv[1:]
@@ -306,6 +324,9 @@ def main(argv: list[str]) -> None:
     elif command == "wait-report":
         with open(args[0]) as f:
             result = wait_report(json.load(f))
+    elif command == "relay-stages":
+        with open(args[1]) as f:
+            result = relay_stages(args[0], json.load(f))
     elif command == "runs-report":
         result = runs_report(int(args[0]))
     else:

@@ -29,6 +29,7 @@ from flows.models import CacheVersion, Flow
 from flows.selectors import flow_read_now, version_cached
 from flowsite import doorbell
 from tasks.models import Task, TaskEvent
+from tasks.selectors import tasks_with_relations
 from tasks.services import flow_fields, task_to_json
 from workflows.conditions import evaluate, has_conditions
 from workflows.models import Workflow
@@ -146,13 +147,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
             return 0, 0
         ready = _in_task_order(claimed)
         if ready:
-            events = list(
-                TaskEvent.objects.filter(pk__in=ready)
-                .select_related("flow__organization", "task__stage", "task__assignee")
-                .order_by("id")
-            )
-            for event in events:
-                flow_read_now(event.flow)  # read just now: its fields may come from the process's cache
+            events = _events_with_tasks(ready)
             failed = _start_runs(events)
             marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now()
@@ -162,6 +157,21 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
             for event_id, reason in failed.items():
                 TaskEvent.objects.filter(pk=event_id).update(dispatch_error=reason)
     return len(ready), len(claimed) - len(ready)
+
+
+def _events_with_tasks(event_ids: list[int]) -> list[TaskEvent]:
+    """The events, each with its task (its stage, assignee, flow and organization) read by the
+    worker's planned task read (tasks.selectors): an ORM query joining all five cost a third of a
+    dispatch's CPU in a profile of the relay, where a dispatch takes an event or two. An event's flow
+    is its task's, read just now (so the flow's fields may come from the process's cache)."""
+    events = list(TaskEvent.objects.filter(pk__in=event_ids).order_by("id"))
+    tasks = tasks_with_relations(task_ids=sorted({event.task_id for event in events if event.task_id}))
+    for event in events:
+        task = tasks.get(event.task_id)
+        event.task = task
+        if task is not None and task.flow_id == event.flow_id:
+            event.flow = flow_read_now(task.flow)
+    return events
 
 
 def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
