@@ -240,12 +240,17 @@ def task_validate(*, flow: Flow, data: dict, task: Task | None = None, partial: 
 # dispatch worker. A hook only rings a doorbell; the events themselves wait in the table (their
 # dispatched_at unset) for a worker, so a process that dies before its hooks run loses nothing.
 EVENTS_RECORDED_HOOKS: list[Callable[[], None]] = []
+# Which flows' events the subscribers take: an event of a flow none of them takes is recorded as
+# dispatched already, and rings nobody (no worker would have anything to do with it).
+EVENTS_HEARD: list[Callable[[Flow], bool]] = []
 
 
-def task_events_subscribe(*, hook: Callable[[], None]) -> None:
-    """Call `hook` after every commit that recorded task events (once per registration)."""
+def task_events_subscribe(*, hook: Callable[[], None], heard: Callable[[Flow], bool]) -> None:
+    """Call `hook` after every commit that recorded task events of a flow `heard(flow)` says the
+    subscriber takes (once per registration)."""
     if hook not in EVENTS_RECORDED_HOOKS:
         EVENTS_RECORDED_HOOKS.append(hook)
+        EVENTS_HEARD.append(heard)
 
 
 def _events_committed() -> None:
@@ -262,8 +267,11 @@ def task_events_record(
     *, flow: Flow, items: list[tuple[Task, str, dict]], actor: User | None, source: str, depth: int = 0
 ) -> list[TaskEvent]:
     """Record (task, kind, changes) events in one insert, in the caller's transaction. The events
-    are the workflows' outbox: nothing is matched here; after commit the subscribers' doorbells ring."""
+    are the workflows' outbox: nothing is matched here; after commit the subscribers' doorbells ring.
+    Events nobody takes (task_events_subscribe) are recorded as dispatched."""
     _check_source(source)
+    heard = any(takes(flow) for takes in EVENTS_HEARD)
+    dispatched_at = None if heard else timezone.now()
     events = TaskEvent.objects.bulk_create(
         [
             TaskEvent(
@@ -275,13 +283,15 @@ def task_events_record(
                 source=source,
                 changes=changes,
                 depth=depth,
+                dispatched_at=dispatched_at,
             )
             for task, kind, changes in items
         ]
     )
-    # robust: the write has committed by then, and a doorbell that fails must not turn it into an
-    # error (the worker's sweep finds events nobody rang for).
-    transaction.on_commit(_events_committed, robust=True)
+    if heard:
+        # robust: the write has committed by then, and a doorbell that fails must not turn it into an
+        # error (the worker's sweep finds events nobody rang for).
+        transaction.on_commit(_events_committed, robust=True)
     return events
 
 
