@@ -352,11 +352,11 @@ def _complete(
     # Marked on a copy: if the lease is lost or `apply` refuses, the record in hand is as it was.
     done = copy.copy(step_run)
     step_run_mark(done, StepRun.Status.SUCCESS, result=result, started=started)
-    # In one transaction: moving the cursor (or ending the run after its last step) under the lease is
-    # also the check that the lease is still ours: the UPDATE locks the run row as `run_still_ours`
-    # would. The step's changes are applied, the step is recorded and the next one's record (new: the
-    # cursor never goes back) starts. The run in memory changes only once this commits: `apply` may
-    # still refuse the step.
+    # In one transaction: the step's changes are applied, and moving the cursor (or ending the run
+    # after its last step) under the lease is also the check that the lease is still ours (the UPDATE
+    # locks the run row as `run_still_ours` would; a lease found lost undoes the changes); the step is
+    # recorded and the next one's record (new: the cursor never goes back) starts. The run in memory
+    # changes only once this commits: `apply` may still refuse the step.
     apply = result.apply if result is not None else None
     # A step that changes nothing hands on no task: the next step's task is read with this record.
     read_task = not last and apply is None and bool(run.task_id)
