@@ -202,8 +202,8 @@ def _load_task(run: Run, cache: dict, batch: _Batch | None = None):
         return None
     after = cache.pop("task_after", None)
     if after is not None and after.pk == run.task_id:
-        # The step before wrote the task under its row lock and committed: what it left is as fresh
-        # as a read now.
+        # The step before wrote the task under its row lock and committed, or read it in the
+        # statement that recorded it: what it left is as fresh as a read now.
         return after
     if batch is not None and run.task_id in batch.tasks:
         # Read with the batch's other tasks just after the claim: as fresh as a read of its own.
@@ -245,7 +245,7 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
     step_run, first_attempt = _step_run(claim, step)
     if step_run.status == StepRun.Status.WAITING and (step_run.output or {}).get("wait_until"):
         # A wait that is now over: it completed when its time came.
-        return _complete(claim, step_run, cursor_advance(run.program, run.cursor), batch=batch)
+        return _complete(claim, step_run, cursor_advance(run.program, run.cursor), batch=batch, cache=cache)
     if not first_attempt:
         step_run_count_attempt(step_run)
 
@@ -287,7 +287,7 @@ def _execute_step(claim: Claim, step: dict, cache: dict, batch: _Batch | None = 
                 cursor = cursor_advance(run.program, cursor[:-2])
         else:
             cursor = cursor_advance(run.program, run.cursor)
-        outcome = _complete(claim, step_run, cursor, result=result, started=started, batch=batch)
+        outcome = _complete(claim, step_run, cursor, result=result, started=started, batch=batch, cache=cache)
         if outcome is StepOutcome.NEXT and ctx.task_after is not None:
             cache["task_after"] = ctx.task_after
         return outcome
@@ -341,8 +341,10 @@ def _complete(
     result: StepResult | None = None,
     started: float | None = None,
     batch: _Batch | None = None,
+    cache: dict | None = None,
 ) -> StepOutcome:
-    """Record a step as done and move the run on to `cursor`, or end it when nothing is left."""
+    """Record a step as done and move the run on to `cursor`, or end it when nothing is left. A
+    task read with the record is left in `cache` for the next step."""
     run = claim.run
     next_step = step_at(run.program, cursor)
     last = next_step is None
@@ -353,14 +355,15 @@ def _complete(
     # Marked on a copy: if the lease is lost or `apply` refuses, the record in hand is as it was.
     done = copy.copy(step_run)
     step_run_mark(done, StepRun.Status.SUCCESS, result=result, started=started)
-    # In one transaction: moving the cursor (or ending the run after its last step) under the lease is
-    # also the check that the lease is still ours: the UPDATE locks the run row as `run_still_ours`
-    # would. The step's changes are applied, the step is recorded and the next one's record (new: the
-    # cursor never goes back) starts. The run in memory changes only once this commits: `apply` may
-    # still refuse the step.
-    lease, prepared = run_step_done(
-        run, claim.owner, cursor, done, next_step, apply=result.apply if result is not None else None
-    )
+    # In one transaction: the step's changes are applied, and moving the cursor (or ending the run
+    # after its last step) under the lease is also the check that the lease is still ours (the UPDATE
+    # locks the run row as `run_still_ours` would; a lease found lost undoes the changes); the step is
+    # recorded and the next one's record (new: the cursor never goes back) starts. The run in memory
+    # changes only once this commits: `apply` may still refuse the step.
+    apply = result.apply if result is not None else None
+    # A step that changes nothing hands on no task: the next step's task is read with this record.
+    read_task = not last and apply is None and bool(run.task_id)
+    lease, prepared, task = run_step_done(run, claim.owner, cursor, done, next_step, apply=apply, read_task=read_task)
     if lease is False:
         return StepOutcome.LOST
     run.cursor, run.lease_expires_at = cursor, lease
@@ -368,6 +371,8 @@ def _complete(
         run.status = Run.Status.SUCCESS
         return StepOutcome.END
     claim.next_step_run = prepared
+    if task is not None and cache is not None:
+        cache["task_after"] = task
     return StepOutcome.NEXT
 
 

@@ -28,7 +28,7 @@ from actions.program import cursor_path, step_at
 from actions.steps.base import StepResult
 from flows.models import User
 from tasks.models import Task
-from tasks.selectors import task_with_relations
+from tasks.selectors import task_with_relations, task_with_relations_from_row, task_with_relations_sql
 
 
 def lease_seconds() -> float:
@@ -374,23 +374,53 @@ def runs_end(ends: list[tuple[Run, str, list]]) -> set[int]:
 
 
 def run_step_done(
-    run: Run, owner: str, cursor: list, step_run: StepRun, next_step: dict | None, *, apply=None
-) -> tuple[datetime | None | bool, StepRun | None]:
+    run: Run,
+    owner: str,
+    cursor: list,
+    step_run: StepRun,
+    next_step: dict | None,
+    *,
+    apply=None,
+    read_task: bool = False,
+) -> tuple[datetime | None | bool, StepRun | None, Task | None]:
     """A step (`step_run`, marked by `step_run_mark`) is done: move the run's cursor on and renew its
     lease, or end it as a success when `next_step` is None, record the step and start the next one's
     record, all only if the lease is still ours. `apply()` (the step's changes to the database) runs
-    once the move has proved the lease ours, and before the record, since it may add to the step's
-    output. Returns the new lease's expiry (None once the run ended) or False when the run is no
-    longer ours, and the next step's record. Makes its own transaction (or joins the caller's).
+    in the same transaction, before the record, since it may add to the step's output; a lease found
+    lost rolls it back. Returns the new lease's expiry (None once the run ended) or False when the
+    run is no longer ours, the next step's record, and the run's task when `read_task` asked for it
+    and the database could read it with the record (as `task_with_relations` reads it; else None).
+    Makes its own transaction (or joins the caller's).
 
-    On PostgreSQL a step without `apply` is one statement (data-modifying WITH), atomic by itself, so
-    it needs no BEGIN and COMMIT of its own; one with `apply` two in a transaction; elsewhere three."""
+    On PostgreSQL the move, the record, the next step's record and the task's read are one statement
+    (data-modifying WITH): without `apply` atomic by itself, so it needs no BEGIN and COMMIT of its
+    own; with `apply` after it, in one transaction. Elsewhere the move proves the lease ours before
+    `apply`, then the record: three statements in a transaction."""
     last = next_step is None
     prepared = None if last else StepRun(run=run, **_new_step_run(run, next_step, cursor))
-    if apply is None and connection.vendor == "postgresql":
-        return _step_done_in_one(run, owner, cursor, step_run, prepared)
+    if connection.vendor == "postgresql":
+        task_id = run.task_id if read_task else None
+        if apply is None:
+            return _step_done_in_one(run, owner, cursor, step_run, prepared, task_id)
+        try:
+            with transaction.atomic():
+                # The run row is locked after the task rows `apply` locks, where a claim locks the
+                # run first; the two meet only when another worker takes over this run after its
+                # lease expired, and then PostgreSQL's deadlock check ends one of them.
+                apply()
+                done = _step_done_in_one(run, owner, cursor, step_run, prepared, None)
+                if done[0] is False:
+                    raise _LeaseLost
+                return done
+        except _LeaseLost:
+            return False, None, None
     with transaction.atomic():
-        return _step_done(run, owner, cursor, step_run, prepared, apply=apply)
+        lease, prepared = _step_done(run, owner, cursor, step_run, prepared, apply=apply)
+    return lease, prepared, None
+
+
+class _LeaseLost(Exception):
+    """Rolls back a step's changes once the statement that records it finds the lease gone."""
 
 
 def _step_done(
@@ -423,9 +453,10 @@ def _sql_then_new_step(statement: str, params: list, prepared: StepRun | None) -
 
 
 def _step_done_in_one(
-    run: Run, owner: str, cursor: list, step_run: StepRun, prepared: StepRun | None
-) -> tuple[datetime | None | bool, StepRun | None]:
-    """`run_step_done` without `apply`, in one statement (PostgreSQL)."""
+    run: Run, owner: str, cursor: list, step_run: StepRun, prepared: StepRun | None, task_id: int | None
+) -> tuple[datetime | None | bool, StepRun | None, Task | None]:
+    """`run_step_done` in one statement (PostgreSQL), reading the task `task_id` with it if given:
+    the statement's snapshot is taken as it starts, so the read is as fresh as one right after."""
     now = timezone.now()
     lease = None if prepared is None else now + timedelta(seconds=lease_seconds())
     move = "cursor = %s, lease_expires_at = %s"
@@ -447,12 +478,16 @@ def _step_done_in_one(
         params += _new_step_params(prepared)
     else:
         statement += " SELECT (SELECT count(*) FROM moved), NULL"
-    [(moved, new_id)] = _sql(statement, params)
+    if task_id is not None:
+        select, tree = task_with_relations_sql()
+        statement += f", {select} FROM (SELECT 1) AS one LEFT JOIN ({tree}) ON t.id = %s"
+        params.append(task_id)
+    [(moved, new_id, *task_row)] = _sql(statement, params)
     if not moved:
-        return False, None
+        return False, None, None
     if prepared is not None:
         prepared.pk, prepared._state.adding = new_id, False
-    return lease, prepared
+    return lease, prepared, task_with_relations_from_row(tuple(task_row)) if task_row else None
 
 
 _NEW_STEP_COLUMNS = [

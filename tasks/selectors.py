@@ -256,7 +256,31 @@ def _task_from_row(db, columns: list, row: tuple, shared: dict | None = None) ->
     return task
 
 
-def _task_read_plan(db, lock: bool) -> tuple[str, list]:
+def task_with_relations_sql() -> tuple[str, str]:
+    """`task_with_relations` as parts of another statement, to read the task in the same round trip
+    as something else: its select list and its join tree, the task's table aliased `t`
+    (`... LEFT JOIN ({tree}) ON t.id = %s`). `task_with_relations_from_row` reads the task from
+    the columns of the list."""
+    select, tree, _columns = _parts()
+    return select, tree
+
+
+def task_with_relations_from_row(row: tuple) -> Task | None:
+    """The task of a row whose columns are `task_with_relations_sql`'s select list (None when the
+    LEFT JOIN found no task)."""
+    _select, _tree, columns = _parts()
+    return None if row[0] is None else _task_from_row(connections[DEFAULT_DB_ALIAS], columns, row)
+
+
+def _parts() -> tuple[str, str, list]:
+    db = connections[DEFAULT_DB_ALIAS]
+    plans = _plans.setdefault(db, {})
+    if "parts" not in plans:
+        plans["parts"] = _task_read_parts(db)
+    return plans["parts"]
+
+
+def _task_read_parts(db) -> tuple[str, str, list]:
     quote = db.ops.quote_name
     select, columns = [], []
     for model, alias, _place in _WITH_RELATIONS:
@@ -268,14 +292,19 @@ def _task_read_plan(db, lock: bool) -> tuple[str, list]:
             fields.append((field, col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
         columns.append(fields)
     table = {model: quote(model._meta.db_table) for model, _a, _p in _WITH_RELATIONS}
-    statement = (
-        f"SELECT {', '.join(select)} FROM {table[Task]} t"
+    tree = (
+        f"{table[Task]} t"
         f" JOIN {table[Flow]} f ON f.id = t.flow_id"
         f" JOIN {table[Organization]} o ON o.id = f.organization_id"
         f" JOIN {table[Stage]} s ON s.id = t.stage_id"
         f" LEFT JOIN {table[User]} u ON u.id = t.assignee_id"
-        " WHERE t.id = %s"
     )
+    return ", ".join(select), tree, columns
+
+
+def _task_read_plan(db, lock: bool) -> tuple[str, list]:
+    select, tree, columns = _task_read_parts(db)
+    statement = f"SELECT {select} FROM {tree} WHERE t.id = %s"
     if lock and db.features.has_select_for_update_of:
         statement += " FOR UPDATE OF t"  # SQLite has no row locks: its write transaction is the lock
     return statement, columns

@@ -233,10 +233,16 @@ def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> None:
         fire_many(matches, failed=failed)
 
 
+def flow_has_triggers(flow: Flow) -> bool:
+    """Whether a trigger can listen to the flow's task events: workflows start only for flows that
+    play a module."""
+    return bool(flow.module)
+
+
 def _triggered(event: TaskEvent) -> tuple | None:
     """(task, trigger types, context, depth) for an event that some trigger listens to."""
     task = event.task
-    if task is None or event.kind == TaskEvent.Kind.DELETED or not event.flow.module:
+    if task is None or event.kind == TaskEvent.Kind.DELETED or not flow_has_triggers(event.flow):
         return None
     flow = event.flow
     if not Task.flow.is_cached(task):

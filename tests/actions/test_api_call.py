@@ -291,3 +291,61 @@ def test_an_answer_exactly_at_the_size_limit_is_read_and_merged(seed, receiver, 
     run = perform(seed, action)
     assert run.status == Run.Status.SUCCESS, run.errors
     assert task_to_json(task=Task.objects.get(pk=seed.task.pk))["Company Name"] == "Changed by the API"
+
+
+def test_an_answer_whose_run_was_taken_over_during_the_call_changes_nothing(seed, receiver, monkeypatch):
+    """Another worker took the run over while its call was out (its lease expired): the answer's
+    task changes are not kept (PostgreSQL applies them and rolls them back with the record that finds
+    the lease gone; elsewhere the move finds it first) and no event is recorded; the run is the new
+    owner's."""
+    from actions.steps import http
+
+    reply_json(receiver, {"task": {"Company Name": "Changed"}})
+    send = http.signed_send
+
+    def send_then_lose_the_lease(**kwargs):
+        sent = send(**kwargs)
+        Run.objects.filter(status=Run.Status.RUNNING).update(lease_owner="another worker")
+        return sent
+
+    monkeypatch.setattr(http, "signed_send", send_then_lose_the_lease)
+    action = seed.action("Check", [{"type": "api_call", "config": {"url": receiver.url}}])
+    before = task_to_json(task=seed.task)
+    events = TaskEvent.objects.count()
+    run = perform(seed, action)
+    assert (run.status, run.lease_owner) == (Run.Status.RUNNING, "another worker")
+    assert task_to_json(task=Task.objects.get(pk=seed.task.pk)) == before
+    assert TaskEvent.objects.count() == events
+    assert run.step_runs.get().status == "running"
+
+
+def test_the_step_after_a_call_gets_the_task_as_changed_during_the_call(seed, receiver, monkeypatch):
+    """A step that changes nothing hands on no task: the next step's task is read with its record
+    (PostgreSQL: in the same statement), after the call, so a change made meanwhile is in it."""
+    from actions.steps import http
+    from tasks.services import task_update
+
+    send = http.signed_send
+    sent = []
+
+    def send_while_someone_edits(**kwargs):
+        answer = send(**kwargs)
+        if not sent:
+            task = Task.objects.get(pk=seed.task.pk)
+            task_update(task=task, actor=None, data={"Company Name": "Edited"}, source="api")
+        sent.append(answer)
+        return answer
+
+    monkeypatch.setattr(http, "signed_send", send_while_someone_edits)
+    action = seed.action(
+        "Twice",
+        [
+            {"type": "api_call", "config": {"url": receiver.url_for("/one")}},
+            {"type": "api_call", "config": {"url": receiver.url_for("/two")}},
+        ],
+    )
+    run = perform(seed, action)
+    assert run.status == Run.Status.SUCCESS
+    first, second = receiver.wait_for_requests(2)
+    assert json.loads(first.body)["task"]["Company Name"] == "Acme Corp"
+    assert json.loads(second.body)["task"]["Company Name"] == "Edited"

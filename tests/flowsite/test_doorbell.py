@@ -72,6 +72,10 @@ def test_without_a_ring_a_listener_waits_its_timeout():
 
 
 def test_a_committed_task_write_rings_the_outbox_doorbell(world, api):
+    # A flow that plays a module: workflows can listen to its events (a module-less flow's are not
+    # dispatched at all, and ring nobody).
+    world.flow.module = "tasks"
+    world.flow.save(update_fields=["module"])
     thread, result, _ = _waiting(OUTBOX_TOPIC, 10.0)
     response = api(world.admin).post("/api/flows/acme/sales/tasks", {}, format="json")
     assert response.status_code == 201, response.content

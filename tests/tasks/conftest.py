@@ -34,13 +34,15 @@ def sales(world):
 @pytest.fixture
 def rings(monkeypatch):
     """The doorbells rung after commits that recorded task events: for each, the ids of the events
-    then waiting to be dispatched (the hooks the apps above registered are set aside)."""
+    then waiting to be dispatched (the hooks the apps above registered are set aside, and this one
+    takes the events of every flow)."""
     calls: list[list[int]] = []
 
     def hook() -> None:
         calls.append(list(TaskEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)))
 
     monkeypatch.setattr("tasks.services.EVENTS_RECORDED_HOOKS", [hook])
+    monkeypatch.setattr("tasks.services.EVENTS_HEARD", [lambda flow: True])
     return calls
 
 

@@ -105,3 +105,18 @@ def task_json(task):
     from tasks.services import task_to_json
 
     return task_to_json(task=Task.objects.get(pk=task.pk))
+
+
+def test_events_of_a_flow_no_subscriber_hears_are_recorded_dispatched_and_ring_nobody(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    calls = []
+    monkeypatch.setattr("tasks.services.EVENTS_RECORDED_HOOKS", [lambda: calls.append(1)])
+    monkeypatch.setattr("tasks.services.EVENTS_HEARD", [lambda flow: flow.pk != world.flow.pk])
+    task = make_task(world.flow, world.admin)
+    done = Stage.objects.get(flow=world.flow, name="Done")
+    with django_capture_on_commit_callbacks(execute=True):
+        task_set_stage(task=task, actor=None, stage=done, source="workflow")
+    [event] = TaskEvent.objects.filter(kind="updated")
+    assert event.changes == {"Stage": ["To Do", "Done"]}
+    assert event.dispatched_at is not None and calls == []
