@@ -223,7 +223,9 @@ def test_due_waits_are_claimed_and_ended_in_batches(seed, rung, monkeypatch):
 
     from actions.models import StepRun
 
-    program = [{"id": "w", "type": "wait", "config": {"duration": 1, "unit": "seconds"}}]
+    # A minute, not a second: a drain slower than the wait (a loaded machine) would end the first
+    # waits itself. The test moves wake_at into the past when it wants them due.
+    program = [{"id": "w", "type": "wait", "config": {"duration": 60, "unit": "seconds"}}]
     tasks = more_tasks(seed, 40)
     with transaction.atomic():
         runs = runs_create(
@@ -232,7 +234,7 @@ def test_due_waits_are_claimed_and_ended_in_batches(seed, rung, monkeypatch):
     assert run_drain() == 40
     assert set(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)) == {"waiting"}
     not_yet = runs_create([run_build(kind="workflow", flow=seed.flow, task=seed.task, name="W", program=program)])[0]
-    run_execute(not_yet.pk)  # waits a second from now: not due
+    run_execute(not_yet.pk)  # waits a minute from now: not due
     Run.objects.filter(pk__in=[r.pk for r in runs]).update(wake_at=timezone.now() - timedelta(seconds=1))
     monkeypatch.setattr("actions.engine._next_due_check", 0.0)
     before = timezone.now()
