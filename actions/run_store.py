@@ -27,6 +27,7 @@ from actions.models import Run, StepRun
 from actions.program import cursor_path, step_at
 from actions.steps.base import StepResult
 from flows.models import User
+from flowsite.rows import columns_of, from_values
 from tasks.models import Task
 from tasks.selectors import task_with_relations, task_with_relations_from_row, task_with_relations_sql
 
@@ -142,12 +143,7 @@ def _run_with_performer(run_id: int) -> Run | None:
         if model is User and values[0] is None:  # nobody performed it (a workflow's run)
             made.append(None)
             continue
-        converted = []
-        for (_attname, col, converters), value in zip(fields, values, strict=True):
-            for converter in converters:
-                value = converter(value, col, db)
-            converted.append(value)
-        made.append(model.from_db(db.alias, [attname for attname, _c, _v in fields], converted))
+        made.append(from_values(db, model, fields, values))
     run, performer = made
     if performer is not None:
         run.performed_by = performer
@@ -158,11 +154,8 @@ def _run_with_performer_plan(db) -> tuple[str, list]:
     quote = db.ops.quote_name
     select, models = [], []
     for model, alias in ((Run, "r"), (User, "u")):
-        fields = []
-        for field in model._meta.concrete_fields:
-            select.append(f"{alias}.{quote(field.column)}")
-            col = field.get_col(alias)
-            fields.append((field.attname, col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
+        columns, fields = columns_of(db, model, alias)
+        select += columns
         models.append((model, fields))
     # Only the run's row is locked (SQLite has no row locks: its write transaction is the lock).
     lock = " FOR UPDATE OF r" if db.features.has_select_for_update_of else ""

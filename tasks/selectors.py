@@ -11,6 +11,7 @@ from django.http import Http404
 from flows.models import Field, Flow, Organization, Stage, User
 from flows.selectors import flow_readable_ids
 from flowsite.bounds import id_or_none
+from flowsite.rows import columns_of, from_values
 from tasks.models import Comment, Mention, Notification, Task
 from tasks.values import T, TaskValidationError, filter_value
 
@@ -242,12 +243,7 @@ def _task_from_row(db, columns: list, row: tuple, shared: dict | None = None) ->
             made[place] = shared.get((place, values[0]))  # by id, the first column
             if made[place] is not None:
                 continue
-        converted = []
-        for (_field, col, converters), value in zip(fields, values, strict=True):
-            for converter in converters:
-                value = converter(value, col, db)
-            converted.append(value)
-        made[place] = model.from_db(db.alias, [field.attname for field, _c, _v in fields], converted)
+        made[place] = from_values(db, model, fields, values)
         if shared is not None and place in ("flow", "flow.organization"):
             shared[(place, values[0])] = made[place]
     task = made[None]
@@ -284,12 +280,8 @@ def _task_read_parts(db) -> tuple[str, str, list]:
     quote = db.ops.quote_name
     select, columns = [], []
     for model, alias, _place in _WITH_RELATIONS:
-        fields = []
-        for field in model._meta.concrete_fields:
-            select.append(f"{alias}.{quote(field.column)}")
-            col = field.get_col(alias)
-            # Django's own conversions of each column (text to datetime or JSON, and so on).
-            fields.append((field, col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
+        names, fields = columns_of(db, model, alias)
+        select += names
         columns.append(fields)
     table = {model: quote(model._meta.db_table) for model, _a, _p in _WITH_RELATIONS}
     tree = (

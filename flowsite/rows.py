@@ -1,0 +1,30 @@
+"""Model instances from rows of hand-written SQL, converted as Django's ORM converts them.
+
+The engine's hottest reads (a run's claim, a task with its relations) are written once per connection
+instead of compiled by the ORM every time; these helpers keep their columns and conversions Django's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def columns_of(db, model, alias: str) -> tuple[list[str], list[tuple[str, Any, list]]]:
+    """A model's concrete columns under a table alias: the select list's items, and for each column
+    its attribute name, its Col and Django's converters for it (text to datetime or JSON, and so on)."""
+    quote = db.ops.quote_name
+    select, fields = [], []
+    for field in model._meta.concrete_fields:
+        select.append(f"{alias}.{quote(field.column)}")
+        col = field.get_col(alias)
+        fields.append((field.attname, col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
+    return select, fields
+
+
+def from_values(db, model, fields: list[tuple[str, Any, list]], values) -> Any:
+    """The model instance of one row's values for `fields` (from `columns_of`)."""
+    converted = []
+    for (_attname, col, converters), value in zip(fields, values, strict=True):
+        for converter in converters:
+            value = converter(value, col, db)
+        converted.append(value)
+    return model.from_db(db.alias, [attname for attname, _c, _v in fields], converted)
