@@ -13,13 +13,12 @@ from __future__ import annotations
 import functools
 import json
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,7 +26,7 @@ from actions.models import Run, StepRun
 from actions.program import cursor_path, step_at
 from actions.steps.base import StepResult
 from flows.models import User
-from flowsite.rows import columns_of, from_values
+from flowsite.rows import columns_of, from_values, planned
 from tasks.models import Task
 from tasks.selectors import task_with_relations, task_with_relations_from_row, task_with_relations_sql
 
@@ -117,53 +116,33 @@ def run_claim(run_id: int, owner: str) -> Claim | None:
     return claim
 
 
-# Per connection (each thread has its own): the claim's read of a run and its performer, and
-# Django's converters for its columns.
-_claim_reads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _run_with_performer(run_id: int) -> Run | None:
     """The run, its row locked, with the person who performed it (the steps' user) in the same
     statement: a run the claim takes needs both, and a second read is a round trip before the call."""
-    db = connections[DEFAULT_DB_ALIAS]
-    plan = _claim_reads.get(db)
-    if plan is None:
-        plan = _claim_reads[db] = _run_with_performer_plan(db)
-    statement, models = plan
+    db, (statement, run_fields, user_fields) = planned("run_with_performer", _run_with_performer_plan)
     with db.cursor() as cursor:
         cursor.execute(statement, [run_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    made = []
-    start = 0
-    for model, fields in models:
-        values = row[start : start + len(fields)]
-        start += len(fields)
-        if model is User and values[0] is None:  # nobody performed it (a workflow's run)
-            made.append(None)
-            continue
-        made.append(from_values(db, model, fields, values))
-    run, performer = made
-    if performer is not None:
-        run.performed_by = performer
+    run = from_values(db, Run, run_fields, row[: len(run_fields)])
+    performer = row[len(run_fields) :]
+    if performer[0] is not None:  # a workflow's run has nobody
+        run.performed_by = from_values(db, User, user_fields, performer)
     return run
 
 
-def _run_with_performer_plan(db) -> tuple[str, list]:
+def _run_with_performer_plan(db) -> tuple[str, list, list]:
     quote = db.ops.quote_name
-    select, models = [], []
-    for model, alias in ((Run, "r"), (User, "u")):
-        columns, fields = columns_of(db, model, alias)
-        select += columns
-        models.append((model, fields))
+    run_columns, run_fields = columns_of(db, Run, "r")
+    user_columns, user_fields = columns_of(db, User, "u")
     # Only the run's row is locked (SQLite has no row locks: its write transaction is the lock).
     lock = " FOR UPDATE OF r" if db.features.has_select_for_update_of else ""
     statement = (
-        f"SELECT {', '.join(select)} FROM {quote(Run._meta.db_table)} r"
+        f"SELECT {', '.join(run_columns + user_columns)} FROM {quote(Run._meta.db_table)} r"
         f" LEFT JOIN {quote(User._meta.db_table)} u ON u.id = r.performed_by_id WHERE r.id = %s{lock}"
     )
-    return statement, models
+    return statement, run_fields, user_fields
 
 
 def run_claimable(run_id: int) -> bool:

@@ -5,7 +5,11 @@ instead of compiled by the ORM every time; these helpers keep their columns and 
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 def columns_of(db, model, alias: str) -> tuple[list[str], list[tuple[str, Any, list]]]:
@@ -28,3 +32,16 @@ def from_values(db, model, fields: list[tuple[str, Any, list]], values) -> Any:
             value = converter(value, col, db)
         converted.append(value)
     return model.from_db(db.alias, [attname for attname, _c, _v in fields], converted)
+
+
+# Per connection (each thread has its own), by key: statements and converters built once.
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def planned(key: Any, build: Callable[[Any], Any]) -> tuple[Any, Any]:
+    """The default connection, and `build(connection)` made once for it under `key`."""
+    db = connections[DEFAULT_DB_ALIAS]
+    plans = _plans.setdefault(db, {})
+    if key not in plans:
+        plans[key] = build(db)
+    return db, plans[key]

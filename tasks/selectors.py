@@ -1,17 +1,16 @@
 """Reads for tasks, their history, comments and notifications."""
 
 import json
-import weakref
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections
+from django.db import NotSupportedError
 from django.db.models import BooleanField, Count, F, Func, Q, QuerySet
 from django.http import Http404
 
 from flows.models import Field, Flow, Organization, Stage, User
 from flows.selectors import flow_readable_ids
 from flowsite.bounds import id_or_none
-from flowsite.rows import columns_of, from_values
+from flowsite.rows import columns_of, from_values, planned
 from tasks.models import Comment, Mention, Notification, Task
 from tasks.values import T, TaskValidationError, filter_value
 
@@ -187,8 +186,6 @@ _WITH_RELATIONS = [
     (Stage, "s", "stage"),
     (User, "u", "assignee"),
 ]
-# Per connection (each thread has its own): the statement and Django's converters for its columns.
-_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def task_with_relations(*, task_id: int, lock: bool = False) -> Task | None:
@@ -198,11 +195,7 @@ def task_with_relations(*, task_id: int, lock: bool = False) -> Task | None:
 
     The engine reads the task fresh for every step and every change locks it first; compiling the
     ORM query took several times the database's own time for it (bench/README.md)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    plans = _plans.setdefault(db, {})
-    if lock not in plans:
-        plans[lock] = _task_read_plan(db, lock)
-    statement, columns = plans[lock]
+    db, (statement, columns) = planned(("task_with_relations", lock), lambda db: _task_read_plan(db, lock))
     with db.cursor() as cursor:
         cursor.execute(statement, [task_id])
         row = cursor.fetchone()
@@ -214,12 +207,8 @@ def tasks_with_relations(*, task_ids: list[int]) -> dict[int, Task]:
     a task that no longer exists is missing."""
     if not task_ids:
         return {}
-    db = connections[DEFAULT_DB_ALIAS]
-    plans = _plans.setdefault(db, {})
-    if "many" not in plans:
-        plans["many"] = _task_read_plan(db, False)
-    statement, columns = plans["many"]
-    statement = statement.replace("t.id = %s", f"t.id IN ({', '.join(['%s'] * len(task_ids))})")
+    db, (select, tree, columns) = planned("task_with_relations_parts", _task_read_parts)
+    statement = f"SELECT {select} FROM {tree} WHERE t.id IN ({', '.join(['%s'] * len(task_ids))})"
     with db.cursor() as cursor:
         cursor.execute(statement, list(task_ids))
         rows = cursor.fetchall()
@@ -257,23 +246,15 @@ def task_with_relations_sql() -> tuple[str, str]:
     as something else: its select list and its join tree, the task's table aliased `t`
     (`... LEFT JOIN ({tree}) ON t.id = %s`). `task_with_relations_from_row` reads the task from
     the columns of the list."""
-    select, tree, _columns = _parts()
+    _db, (select, tree, _columns) = planned("task_with_relations_parts", _task_read_parts)
     return select, tree
 
 
 def task_with_relations_from_row(row: tuple) -> Task | None:
     """The task of a row whose columns are `task_with_relations_sql`'s select list (None when the
     LEFT JOIN found no task)."""
-    _select, _tree, columns = _parts()
-    return None if row[0] is None else _task_from_row(connections[DEFAULT_DB_ALIAS], columns, row)
-
-
-def _parts() -> tuple[str, str, list]:
-    db = connections[DEFAULT_DB_ALIAS]
-    plans = _plans.setdefault(db, {})
-    if "parts" not in plans:
-        plans["parts"] = _task_read_parts(db)
-    return plans["parts"]
+    db, (_select, _tree, columns) = planned("task_with_relations_parts", _task_read_parts)
+    return None if row[0] is None else _task_from_row(db, columns, row)
 
 
 def _task_read_parts(db) -> tuple[str, str, list]:
@@ -295,7 +276,7 @@ def _task_read_parts(db) -> tuple[str, str, list]:
 
 
 def _task_read_plan(db, lock: bool) -> tuple[str, list]:
-    select, tree, columns = _task_read_parts(db)
+    _db, (select, tree, columns) = planned("task_with_relations_parts", _task_read_parts)
     statement = f"SELECT {select} FROM {tree} WHERE t.id = %s"
     if lock and db.features.has_select_for_update_of:
         statement += " FOR UPDATE OF t"  # SQLite has no row locks: its write transaction is the lock
