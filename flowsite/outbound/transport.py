@@ -207,6 +207,19 @@ def _dropped(sock: socket.socket) -> bool:
         return True
 
 
+class _Connection(http.client.HTTPConnection):
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        # The head and a body of known length go out in one write (http.client writes them in two): one
+        # system call and one segment instead of two, so the receiver wakes once.
+        if isinstance(message_body, bytes):
+            self._buffer.extend((b"", message_body))
+            data = b"\r\n".join(self._buffer)
+            del self._buffer[:]
+            self.send(data)
+            return
+        super()._send_output(message_body, encode_chunked)
+
+
 def _connect(
     target: Target, address: str, addr: str, timeout: float, ca_bundle: str | None, deadline: _Deadline
 ) -> http.client.HTTPConnection:
@@ -232,7 +245,7 @@ def _connect(
     except BaseException:
         sock.close()
         raise
-    connection = http.client.HTTPConnection(address, target.port)
+    connection = _Connection(address, target.port)
     connection.auto_open = 0  # never connect by itself: it would resolve and connect without the checks
     connection.sock = sock
     return connection
@@ -444,7 +457,6 @@ def _attempt(
             for name, value in head.headers:
                 connection.putheader(name, value)
             try:
-                # The head and a body go out in one write: one system call and one segment, one wake-up.
                 connection.endheaders(body)
             except BrokenPipeError:
                 pass  # the peer may have answered before closing (a 413, say): its answer is read next
