@@ -169,12 +169,14 @@ def _shutdown_socket(sock: socket.socket) -> None:
         pass
 
 
-# Per thread: the open connection for each (scheme, address, port, TLS name, CA bundle), so calls to one
-# receiver reuse one connection. A thread sends one request at a time, so one connection a key is enough.
+# Per thread: the open connection (a socket) for each (scheme, address, port, TLS name, CA bundle), so calls
+# to one receiver reuse one connection. A thread sends one request at a time: one connection a key is enough.
+# The exchange itself is written here and read by http.client's response parser; http.client's connection
+# class is not used, so nothing can resolve a name or open a connection past the checks.
 _MAX_CONNECTIONS = 32
 
 
-def _connections() -> dict[tuple, http.client.HTTPConnection]:
+def _connections() -> dict[tuple, socket.socket]:
     connections = getattr(_local, "connections", None)
     if connections is None:
         connections = _local.connections = {}
@@ -207,22 +209,9 @@ def _dropped(sock: socket.socket) -> bool:
         return True
 
 
-class _Connection(http.client.HTTPConnection):
-    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
-        # The head and a body of known length go out in one write (http.client writes them in two): one
-        # system call and one segment instead of two, so the receiver wakes once.
-        if isinstance(message_body, bytes):
-            self._buffer.extend((b"", message_body))
-            data = b"\r\n".join(self._buffer)
-            del self._buffer[:]
-            self.send(data)
-            return
-        super()._send_output(message_body, encode_chunked)
-
-
 def _connect(
     target: Target, address: str, addr: str, timeout: float, ca_bundle: str | None, deadline: _Deadline
-) -> http.client.HTTPConnection:
+) -> socket.socket:
     """A new connection to the checked ``address`` itself (no name is resolved here); for https the TLS
     server name (SNI) and the certificate's name are the URL's host. Raises _ConnectFailed when the TCP
     connection could not be opened (nothing was sent, so another address may be tried)."""
@@ -245,10 +234,7 @@ def _connect(
     except BaseException:
         sock.close()
         raise
-    connection = _Connection(address, target.port)
-    connection.auto_open = 0  # never connect by itself: it would resolve and connect without the checks
-    connection.sock = sock
-    return connection
+    return sock
 
 
 def _connect_error(exc: OSError, deadline: _Deadline, addr: str, timeout: float) -> OutboundError:
@@ -394,13 +380,9 @@ def _request_target(path: str) -> str:
     return _encode_target(requote_uri(path))
 
 
-@dataclass
-class _Head:
-    target: str  # the request line's target
-    headers: list[tuple[str, str | bytes]]
-
-
-def _request_head(method: str, target: Target, headers: dict[str, str | bytes], body: bytes | None) -> _Head:
+def _request_head(method: str, target: Target, headers: dict[str, str | bytes], body: bytes | None) -> bytes:
+    """The request line and headers, as http.client would write them (names and values were checked by
+    prepare_headers; text values are latin-1, the others UTF-8 bytes already)."""
     # The caller's headers win over the defaults, whatever their case (in the defaults' place).
     merged: dict[str, tuple[str, str | bytes]] = {
         name.lower(): (name, value) for name, value in _DEFAULT_HEADERS.items()
@@ -411,16 +393,20 @@ def _request_head(method: str, target: Target, headers: dict[str, str | bytes], 
         merged["content-length"] = ("Content-Length", str(len(body or b"")))
     try:
         request_target = _request_target(target.path)
-    except ValueError:
+        lines = [f"{method} {request_target} HTTP/1.1".encode("ascii")]
+    except (ValueError, UnicodeError):
         raise invalid_url("URL is not valid") from None
-    return _Head(request_target, list(merged.values()))
+    for name, value in merged.values():
+        lines.append(name.encode("ascii") + b": " + (value if isinstance(value, bytes) else value.encode("latin-1")))
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)
 
 
 def _attempt(
     method: str,
     target: Target,
     address: str,
-    head: _Head,
+    head: bytes,
     body: bytes | None,
     started: float,
     connect_timeout: float,
@@ -433,7 +419,7 @@ def _attempt(
     connections = _connections()
 
     deadline = _Deadline(total_timeout - (time.monotonic() - started), total_timeout)
-    connection: http.client.HTTPConnection | None = None
+    sock: socket.socket | None = None
     response: http.client.HTTPResponse | None = None
     complete = False
     try:
@@ -441,27 +427,26 @@ def _attempt(
         if remaining <= 0:
             raise deadline.error()
         connect = min(connect_timeout, remaining)
-        connection = connections.pop(key, None)
-        if connection is not None and (connection.sock is None or _dropped(connection.sock)):
-            connection.close()
-            connection = None
+        sock = connections.pop(key, None)
+        if sock is not None and _dropped(sock):
+            sock.close()
+            sock = None
         try:
-            if connection is None:
-                connection = _connect(target, address, addr, connect, ca_bundle, deadline)
+            if sock is None:
+                sock = _connect(target, address, addr, connect, ca_bundle, deadline)
             else:
-                deadline.attach(connection.sock)
+                deadline.attach(sock)
             # Until the request is sent the connect timeout applies (as it did to the handshake); then
             # what is left of the total, with the watchdog bounding a peer that trickles.
-            connection.sock.settimeout(connect)
-            connection.putrequest(method, head.target, skip_host=True, skip_accept_encoding=True)
-            for name, value in head.headers:
-                connection.putheader(name, value)
+            sock.settimeout(connect)
             try:
-                connection.endheaders(body)
+                # The head and the body in one write: one system call and one segment, one wake-up.
+                sock.sendall(head + body if body else head)
             except BrokenPipeError:
                 pass  # the peer may have answered before closing (a 413, say): its answer is read next
-            connection.sock.settimeout(max(deadline.remaining(), 0.001))
-            response = connection.getresponse()
+            sock.settimeout(max(deadline.remaining(), 0.001))
+            response = http.client.HTTPResponse(sock, method=method)
+            response.begin()
             status = response.status
             response_headers: dict[str, str] = {}
             for name, value in response.msg.items():
@@ -477,14 +462,14 @@ def _attempt(
         deadline.finish()
         if response is not None:
             response.close()
-        if connection is not None:
-            if complete and connection.sock is not None and not (response is not None and response.will_close):
-                connections[key] = connection
+        if sock is not None:
+            if complete and not response.will_close:
+                connections[key] = sock
                 while len(connections) > _MAX_CONNECTIONS:
                     connections.pop(next(iter(connections))).close()
             else:
                 # Unread body bytes (truncated) or a broken exchange: the connection must not serve another call.
-                connection.close()
+                sock.close()
 
     return OutboundResponse(
         status_code=status,
