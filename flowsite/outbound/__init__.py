@@ -6,18 +6,19 @@ the network in ``OUTBOUND_ALLOWED_NETWORKS``.
 
 How the guarantees are kept:
 
-* The URL is parsed once here and the request URL is rebuilt from the parsed parts, so no second parser
-  (requests/urllib3) can interpret the host differently from the one that was checked.
+* The URL is parsed once here and the request is built from the parsed parts, so no second parser can
+  interpret the host differently from the one that was checked.
 * The host is resolved exactly once (``resolve_host``), *every* resulting address is checked, and the
   connection is then made to the checked IP itself. The original name is only used for the ``Host``
   header and, for https, for SNI and certificate verification. There is no second DNS lookup, so DNS
   rebinding cannot swap the address between check and connect.
 * Redirects are never followed, proxies/netrc from the environment are ignored and cookies are never
-  stored (requests go to a pinned adapter per thread, with no session and no cookie jar).
+  stored (requests go through plain ``http.client`` connections kept per thread and pinned to the
+  checked address, with no session, no cookie jar and no environment).
 * A watchdog shuts the socket down when the total deadline passes, so neither a silent server nor one
   trickling headers or body bytes can hold a worker longer than ``OUTBOUND_TOTAL_TIMEOUT``.
 * Error messages name hosts, addresses and ports only - never header values, paths or query strings,
-  and exceptions are raised ``from None`` so tracebacks in logs do not carry urllib3's URL-bearing text.
+  and exceptions are raised ``from None`` so tracebacks in logs do not carry a client's URL-bearing text.
 
 Settings (read on every call): OUTBOUND_ALLOWED_NETWORKS, OUTBOUND_CONNECT_TIMEOUT, OUTBOUND_TOTAL_TIMEOUT,
 OUTBOUND_MAX_RESPONSE_BYTES and, optionally, OUTBOUND_CA_BUNDLE (path to a PEM bundle to trust instead of

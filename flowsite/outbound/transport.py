@@ -9,20 +9,20 @@ import http.client
 import itertools
 import os
 import re
+import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-import urllib3.exceptions
+import certifi
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from requests.utils import requote_uri
+from urllib3.util.url import _encode_target
 
 from flowsite import jsonsafe
 from flowsite.outbound.checks import Target, checked_addresses, invalid_url, parse_url, prepare_headers
@@ -31,6 +31,7 @@ from flowsite.outbound.redaction import redact_text
 
 USER_AGENT = "Flowsite (+outbound)"
 _READ_CHUNK = 64 * 1024
+_DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
 
 
 @dataclass
@@ -62,8 +63,7 @@ class OutboundResponse:
 # --------------------------------------------------------------------------------------------------------------
 # Deadline watchdog and pinned connections
 
-# Per thread: its pinned adapter (connection pools), and the deadline of the request it is sending (which its
-# connections hand their sockets to).
+# Per thread: its open connections (below).
 _local = threading.local()
 
 
@@ -169,97 +169,83 @@ def _shutdown_socket(sock: socket.socket) -> None:
         pass
 
 
-class _WatchedConnectionMixin:
-    """Hands every socket the connection is about to block on to the calling thread's deadline."""
+# Per thread: the open connection (a socket) for each (scheme, address, port, TLS name, CA bundle), so calls
+# to one receiver reuse one connection. A thread sends one request at a time: one connection a key is enough.
+# The exchange itself is written here and read by http.client's response parser; http.client's connection
+# class is not used, so nothing can resolve a name or open a connection past the checks.
+_MAX_CONNECTIONS = 32
 
-    def _watch(self, sock: socket.socket | None) -> None:
-        deadline: _Deadline | None = getattr(_local, "deadline", None)
-        if deadline is not None:
-            deadline.attach(sock)
 
-    def _new_conn(self) -> socket.socket:
-        # The raw TCP socket: what a TLS handshake blocks on (wrapping it later detaches this object).
-        sock = super()._new_conn()  # type: ignore[misc]
-        self._watch(sock)
-        return sock
+def _connections() -> dict[tuple, socket.socket]:
+    connections = getattr(_local, "connections", None)
+    if connections is None:
+        connections = _local.connections = {}
+    return connections
 
-    _body_after_head: bytes | None = None
 
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
-        # A reused or already-handshaken connection: its (possibly TLS) socket is what the exchange blocks on.
-        self._watch(self.sock)  # type: ignore[attr-defined]
-        if isinstance(body, bytes) and body and headers and "Content-Length" in headers:
-            # The head and a body of known length go out in one write (send below): one system call and
-            # one segment instead of two, so the receiver wakes once. The head is framed by its
-            # Content-Length, so urllib3 is handed no body.
-            self._body_after_head = body
-            body = None
+_contexts: dict[tuple, ssl.SSLContext] = {}
+
+
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """A verifying context per CA bundle (and its version on disk): loading certifi's bundle costs more
+    than a loopback call. Certificate and host name are checked by ssl itself against the TLS name."""
+    stat = os.stat(ca_bundle)
+    key = (ca_bundle, stat.st_mtime_ns, stat.st_size)
+    context = _contexts.get(key)
+    if context is None:
+        context = ssl.create_default_context(cafile=ca_bundle)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        _contexts[key] = context
+    return context
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """A kept-alive connection the peer has closed (or that has bytes nobody asked for) is not reused."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return True
+
+
+def _connect(
+    target: Target, address: str, addr: str, timeout: float, ca_bundle: str | None, deadline: _Deadline
+) -> socket.socket:
+    """A new connection to the checked ``address`` itself (no name is resolved here); for https the TLS
+    server name (SNI) and the certificate's name are the URL's host. Raises _ConnectFailed when the TCP
+    connection could not be opened (nothing was sent, so another address may be tried)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        deadline.attach(sock)
+        sock.settimeout(timeout)
         try:
-            super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
-        finally:
-            self._body_after_head = None
-
-    def send(self, data: Any) -> None:
-        body, self._body_after_head = self._body_after_head, None
-        super().send(data if body is None else data + body)  # type: ignore[misc]
-
-
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
+            sock.connect((address, target.port))
+        except OSError as exc:
+            raise _ConnectFailed(_connect_error(exc, deadline, addr, timeout)) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target.scheme == "https":
+            context = _tls_context(ca_bundle or certifi.where())
+            sock = context.wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False)
+            # Wrapping detaches the TCP socket: the handshake blocks on the TLS socket, so that is watched.
+            deadline.attach(sock)
+            sock.do_handshake()
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """Connects to the IP in the request URL; uses the original host name for SNI and certificate checks.
-
-    ``send`` rewrites the URL host to the checked IP, so urllib3 never resolves a name. Pools are keyed by
-    (scheme, IP, port) plus, for https, the TLS server name - so calls to one receiver reuse one connection.
-    """
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPConnectionPool,
-            "https": _WatchedHTTPSConnectionPool,
-        }
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        if host_params.get("scheme") == "https":
-            tls_name = getattr(request, "flowsite_tls_name", None)
-            if not tls_name:
-                # Only send() may use this adapter: without the original name we would verify the IP.
-                raise OutboundError("invalid_request", "https request without a TLS server name")
-            # Set on the context by urllib3 as SNI and checked by ssl's own hostname verification.
-            pool_kwargs["server_hostname"] = tls_name
-        return host_params, pool_kwargs
-
-
-_DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
-
-
-def _adapter() -> _PinnedAdapter:
-    """The calling thread's pinned adapter and its connection pools. Requests go to it directly, not
-    through a requests.Session: a session would add what must never apply here (cookies, proxies and
-    netrc from the environment, following redirects) and costs more than a loopback call to set up
-    per request."""
-    adapter: _PinnedAdapter | None = getattr(_local, "adapter", None)
-    if adapter is None:
-        adapter = _local.adapter = _PinnedAdapter(pool_connections=32, pool_maxsize=2, max_retries=0)
-    return adapter
+def _connect_error(exc: OSError, deadline: _Deadline, addr: str, timeout: float) -> OutboundError:
+    if deadline.expired or deadline.remaining() <= 0:
+        return deadline.error()
+    if isinstance(exc, ConnectionRefusedError):
+        return OutboundError("connect", f"connection refused by {addr}")
+    if isinstance(exc, TimeoutError):
+        return OutboundError("timeout", f"connecting to {addr} timed out after {seconds(timeout)}s")
+    why = f": {os.strerror(exc.errno).lower()}" if exc.errno else ""
+    return OutboundError("connect", f"could not connect to {addr}{why}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -272,69 +258,31 @@ def _display(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it wraps (requests and urllib3 nest several levels deep)."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        nested = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        nested.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-        stack.extend(e for e in nested if isinstance(e, BaseException))
-
-
-def _translate(exc: BaseException, deadline: _Deadline, addr: str, host: str, connect_timeout: float) -> OutboundError:
-    """Map whatever requests/urllib3/ssl raised to an OutboundError whose message carries no request data."""
+def _translate(exc: BaseException, deadline: _Deadline, addr: str, host: str) -> OutboundError:
+    """Map what http.client/ssl/socket raised after the TCP connect to an OutboundError whose message
+    carries no request data."""
     if deadline.expired or deadline.remaining() <= 0:
         return deadline.error()
-    chain = list(_causes(exc))
-
-    def has(*types: type[BaseException]) -> bool:
-        return any(isinstance(e, types) for e in chain)
-
-    # Order matters: urllib3's NewConnectionError subclasses ConnectTimeoutError, and http.client's
-    # RemoteDisconnected subclasses ConnectionResetError.
-    if has(ConnectionRefusedError):
-        return OutboundError("connect", f"connection refused by {addr}")
-    if any(
-        isinstance(e, urllib3.exceptions.ConnectTimeoutError)
-        and not isinstance(e, urllib3.exceptions.NewConnectionError)
-        for e in chain
-    ):
-        return OutboundError("timeout", f"connecting to {addr} timed out after {seconds(connect_timeout)}s")
-    if has(urllib3.exceptions.NewConnectionError):
-        codes = [e.errno for e in chain if isinstance(e, OSError) and e.errno]
-        why = f": {os.strerror(codes[0]).lower()}" if codes else ""
-        return OutboundError("connect", f"could not connect to {addr}{why}")
-    if has(requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+    # Order matters: http.client's RemoteDisconnected subclasses ConnectionResetError, ssl's errors OSError.
+    if isinstance(exc, TimeoutError):
         return deadline.error()
-    verify_errors = [e for e in chain if isinstance(e, ssl.SSLCertVerificationError)]
-    if verify_errors:
-        detail = verify_errors[0].verify_message or "certificate verify failed"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or "certificate verify failed"
         return OutboundError("connection", f"TLS certificate of {host} could not be verified: {detail}")
-    if any(isinstance(e, OSError) and e.errno == errno.ECONNRESET for e in chain):
+    if isinstance(exc, OSError) and exc.errno == errno.ECONNRESET:
         return OutboundError("connection", f"connection reset by {addr}")
-    ssl_errors = [e for e in chain if isinstance(e, ssl.SSLError) and not isinstance(e, ssl.SSLEOFError)]
-    if ssl_errors:
-        detail = ssl_errors[0].reason or "handshake failed"
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        detail = exc.reason or "handshake failed"
         return OutboundError("connection", f"TLS error talking to {host} at {addr}: {detail}")
-    if has(BrokenPipeError, ConnectionAbortedError):
+    if isinstance(exc, BrokenPipeError | ConnectionAbortedError):
         return OutboundError("connection", f"connection to {addr} was closed while sending the request")
-    if has(
-        http.client.RemoteDisconnected,
-        http.client.IncompleteRead,
-        ConnectionResetError,
-        ssl.SSLEOFError,
-        urllib3.exceptions.ProtocolError,
+    if isinstance(
+        exc, http.client.RemoteDisconnected | http.client.IncompleteRead | ConnectionResetError | ssl.SSLEOFError
     ):
         return OutboundError("connection", f"connection to {addr} closed before a complete response")
-    if has(urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError):
+    if isinstance(exc, zlib.error):
         return OutboundError("connection", f"response from {addr} could not be decoded")
-    if has(http.client.HTTPException, urllib3.exceptions.HTTPError):
+    if isinstance(exc, http.client.HTTPException):
         return OutboundError("connection", f"invalid HTTP response from {addr}")
     return OutboundError("connection", f"request to {addr} failed")
 
@@ -400,14 +348,13 @@ def _send(
     prepared_headers = prepare_headers(headers, target.host_header)
     addresses = checked_addresses(target, total_timeout)
     data = bytes(body) if body is not None else None
+    head = _request_head(method, target, prepared_headers, data)
 
     # Every address was checked, so any of them may be used. Moving on is only safe while nothing was sent,
     # i.e. after a failed connect (typically: a name with an IPv6 address that is not reachable from here).
     for index, address in enumerate(addresses):
         try:
-            return _attempt(
-                method, target, address, prepared_headers, data, started, connect_timeout, total_timeout, limit
-            )
+            return _attempt(method, target, address, head, data, started, connect_timeout, total_timeout, limit)
         except _ConnectFailed as failure:
             if index == len(addresses) - 1 or time.monotonic() - started >= total_timeout:
                 raise failure.error from None
@@ -422,11 +369,44 @@ class _ConnectFailed(Exception):
         self.error = error
 
 
+# What may stand in a request target as it is (RFC 3986 unreserved, sub-delims, ":@/?"): such a path is
+# sent unchanged; any other is quoted as requests and urllib3 quoted it.
+_PLAIN_TARGET_RE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*")
+
+
+def _request_target(path: str) -> str:
+    if _PLAIN_TARGET_RE.fullmatch(path):
+        return path
+    return _encode_target(requote_uri(path))
+
+
+def _request_head(method: str, target: Target, headers: dict[str, str | bytes], body: bytes | None) -> bytes:
+    """The request line and headers, as http.client would write them (names and values were checked by
+    prepare_headers; text values are latin-1, the others UTF-8 bytes already)."""
+    # The caller's headers win over the defaults, whatever their case (in the defaults' place).
+    merged: dict[str, tuple[str, str | bytes]] = {
+        name.lower(): (name, value) for name, value in _DEFAULT_HEADERS.items()
+    }
+    for name, value in headers.items():
+        merged[name.lower()] = (name, value)
+    if body is not None or method not in ("GET", "HEAD"):
+        merged["content-length"] = ("Content-Length", str(len(body or b"")))
+    try:
+        request_target = _request_target(target.path)
+        lines = [f"{method} {request_target} HTTP/1.1".encode("ascii")]
+    except (ValueError, UnicodeError):
+        raise invalid_url("URL is not valid") from None
+    for name, value in merged.values():
+        lines.append(name.encode("ascii") + b": " + (value if isinstance(value, bytes) else value.encode("latin-1")))
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)
+
+
 def _attempt(
     method: str,
     target: Target,
     address: str,
-    headers: dict[str, str | bytes],
+    head: bytes,
     body: bytes | None,
     started: float,
     connect_timeout: float,
@@ -434,48 +414,62 @@ def _attempt(
     limit: int,
 ) -> OutboundResponse:
     addr = _display(address, target.port)
-    url_host = f"[{address}]" if ":" in address else address
-    try:
-        request = requests.PreparedRequest()
-        request.prepare_method(method)
-        request.prepare_url(f"{target.scheme}://{url_host}:{target.port}{target.path}", None)
-        # The caller's headers win over the defaults, whatever their case (as a session merges them).
-        request.prepare_headers({**_DEFAULT_HEADERS, **headers})
-        request.prepare_body(body, None)
-    except (requests.RequestException, ValueError):
-        raise invalid_url("URL is not valid") from None
-    request.flowsite_tls_name = target.host  # type: ignore[attr-defined]
-    ca_bundle = getattr(settings, "OUTBOUND_CA_BUNDLE", None)
+    ca_bundle = getattr(settings, "OUTBOUND_CA_BUNDLE", None) or None
+    key = (target.scheme, address, target.port, target.host if target.scheme == "https" else "", ca_bundle)
+    connections = _connections()
 
     deadline = _Deadline(total_timeout - (time.monotonic() - started), total_timeout)
-    _local.deadline = deadline
-    response: requests.Response | None = None
+    sock: socket.socket | None = None
+    response: http.client.HTTPResponse | None = None
     complete = False
     try:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise deadline.error()
         connect = min(connect_timeout, remaining)
+        sock = connections.pop(key, None)
+        if sock is not None and _dropped(sock):
+            sock.close()
+            sock = None
         try:
-            response = _adapter().send(
-                request, stream=True, timeout=(connect, remaining), verify=ca_bundle or True, proxies={}
-            )
-            status = response.status_code
-            response_headers = {name.lower(): value for name, value in response.headers.items()}
+            if sock is None:
+                sock = _connect(target, address, addr, connect, ca_bundle, deadline)
+            else:
+                deadline.attach(sock)
+            # Until the request is sent the connect timeout applies (as it did to the handshake); then
+            # what is left of the total, with the watchdog bounding a peer that trickles.
+            sock.settimeout(connect)
+            try:
+                # The head and the body in one write: one system call and one segment, one wake-up.
+                sock.sendall(head + body if body else head)
+            except BrokenPipeError:
+                pass  # the peer may have answered before closing (a 413, say): its answer is read next
+            sock.settimeout(max(deadline.remaining(), 0.001))
+            response = http.client.HTTPResponse(sock, method=method)
+            response.begin()
+            status = response.status
+            response_headers: dict[str, str] = {}
+            for name, value in response.msg.items():
+                name = name.lower()
+                response_headers[name] = f"{response_headers[name]}, {value}" if name in response_headers else value
             raw_body, truncated = _read_body(response, deadline, limit)
             complete = not truncated
-        except OutboundError:
+        except (OutboundError, _ConnectFailed):
             raise
         except Exception as exc:  # noqa: BLE001 - every transport failure must become an OutboundError
-            error = _translate(exc, deadline, addr, target.host, connect)
-            if response is None and _is_connect_failure(exc):
-                raise _ConnectFailed(error) from None
-            raise error from None
+            raise _translate(exc, deadline, addr, target.host) from None
     finally:
         deadline.finish()
-        _local.deadline = None
         if response is not None:
-            _release(response, reusable=complete)
+            response.close()
+        if sock is not None:
+            if complete and not response.will_close:
+                connections[key] = sock
+                while len(connections) > _MAX_CONNECTIONS:
+                    connections.pop(next(iter(connections))).close()
+            else:
+                # Unread body bytes (truncated) or a broken exchange: the connection must not serve another call.
+                sock.close()
 
     return OutboundResponse(
         status_code=status,
@@ -487,17 +481,8 @@ def _attempt(
     )
 
 
-def _is_connect_failure(exc: BaseException) -> bool:
-    # NewConnectionError covers refused/unreachable; a bare ConnectTimeoutError is a TCP connect timeout.
-    # (TLS failures are not included: the peer was reached, and trying elsewhere would not help.)
-    return any(
-        isinstance(e, urllib3.exceptions.ConnectTimeoutError | urllib3.exceptions.NewConnectionError)
-        for e in _causes(exc)
-    )
-
-
-def _read_body(response: requests.Response, deadline: _Deadline, limit: int) -> tuple[bytes, bool]:
-    raw = response.raw
+def _read_body(response: http.client.HTTPResponse, deadline: _Deadline, limit: int) -> tuple[bytes, bool]:
+    decoder = _Decoder.for_encoding(response.getheader("Content-Encoding"))
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -505,7 +490,8 @@ def _read_body(response: requests.Response, deadline: _Deadline, limit: int) -> 
             raise deadline.error()
         # read1 returns whatever has arrived instead of waiting to fill the chunk, so the deadline check
         # above runs between small reads; reading one byte past the limit tells "exactly full" from "cut".
-        data = raw.read1(min(_READ_CHUNK, limit + 1 - size), decode_content=True)
+        want = min(_READ_CHUNK, limit + 1 - size)
+        data = response.read1(want) if decoder is None else decoder.read(response, want)
         if not data:
             break
         chunks.append(data)
@@ -515,15 +501,84 @@ def _read_body(response: requests.Response, deadline: _Deadline, limit: int) -> 
     if deadline.expired:
         # The watchdog's shutdown can look like a clean end of body; a cut body must not pass as complete.
         raise deadline.error()
+    if response.length:
+        # Fewer bytes than Content-Length said, then the end of the connection.
+        raise http.client.IncompleteRead(b"", response.length)
     return b"".join(chunks), False
 
 
-def _release(response: requests.Response, *, reusable: bool) -> None:
-    raw = response.raw
-    try:
-        if not reusable:
-            # Unread body bytes (truncated) or a broken exchange: the connection must not serve another call.
-            raw.close()
-        raw.release_conn()
-    except Exception:  # noqa: BLE001 - cleanup must not mask the real outcome
-        pass
+class _Decoder:
+    """Undoes a Content-Encoding the caller asked for (gzip, deflate; several in order), never producing
+    more than is asked for at a time, so the size cap bounds the decoded body and not the compressed one."""
+
+    _KNOWN = ("gzip", "x-gzip", "deflate")
+
+    def __init__(self, encodings: list[str]) -> None:
+        # The last encoding applied is the first to undo.
+        self._stages = [_Stage(name) for name in reversed(encodings)]
+
+    @classmethod
+    def for_encoding(cls, header: str | None) -> _Decoder | None:
+        if not header:
+            return None
+        encodings = [part.strip() for part in header.lower().split(",")]
+        encodings = [name for name in encodings if name in cls._KNOWN]
+        return cls(encodings) if encodings else None
+
+    def read(self, response: http.client.HTTPResponse, want: int) -> bytes:
+        return self._pull(len(self._stages) - 1, response, want)
+
+    def _pull(self, index: int, response: http.client.HTTPResponse, want: int) -> bytes:
+        stage = self._stages[index]
+        while True:
+            data = stage.more(want)
+            if data:
+                return data
+            if stage.ended:
+                return b""
+            fed = response.read1(_READ_CHUNK) if index == 0 else self._pull(index - 1, response, _READ_CHUNK)
+            if not fed:
+                return stage.finish()
+            stage.feed(fed)
+
+
+class _Stage:
+    def __init__(self, name: str) -> None:
+        self._gzip = name != "deflate"
+        self._first = True
+        self._pending = b""
+        self.ended = False
+        self._new()
+
+    def _new(self) -> None:
+        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+
+    def more(self, want: int) -> bytes:
+        if not self._pending:
+            return b""
+        data, self._pending = self._pending, b""
+        try:
+            out = self._obj.decompress(data, want)
+        except zlib.error:
+            if self._gzip or not self._first:
+                raise
+            # "deflate" is often sent raw, without the zlib wrapper.
+            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._obj.decompress(data, want)
+        self._first = False
+        self._pending = self._obj.unconsumed_tail
+        if self._obj.eof:
+            rest = self._obj.unused_data
+            if self._gzip and rest.strip(b"\x00"):
+                self._new()  # another gzip member follows
+                self._pending = rest + self._pending
+            else:
+                self.ended = not self._pending
+        return out
+
+    def finish(self) -> bytes:
+        self.ended = True
+        return self._obj.flush()
