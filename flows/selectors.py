@@ -5,6 +5,7 @@ Anything outside that scope is "not found", so nobody learns that it exists.
 
 import copy
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -220,7 +221,14 @@ def version_cached(version_id: int, key: tuple, load: Callable[[], Any]) -> Any:
     version, a revoked token, a removed member or a disabled flow is refused on the very next
     request, in every process; for the workflows version, a workflow changed is matched as changed
     by the next dispatch. Callers hand out copies."""
-    version = cache_version(version_id)
+    remembered = getattr(_request, "remembered", None)
+    version = remembered.pop(version_id, None) if remembered else None
+    if version is None:
+        version = cache_version(version_id)
+    return _cached_under(version_id, version, key, load)
+
+
+def _cached_under(version_id: int, version: int | None, key: tuple, load: Callable[[], Any]) -> Any:
     key = (version_id, *key)
     hit = _version_cache.get(key)
     if version is not None and hit is not None and hit[0] == version:
@@ -233,13 +241,29 @@ def version_cached(version_id: int, key: tuple, load: Callable[[], Any]) -> Any:
     return value
 
 
+# The access version the token's lookup read, kept for the one access check that follows it in the
+# same request (the flow's, on every Task API request): one read of the version a request, not two.
+# Kept for that one use only, so a later check (after the request has written anything) reads
+# afresh; and forgotten when a request starts and ends (access_version_forget), so no request uses
+# another's. Per thread: a web process serves a request per thread.
+_request = threading.local()
+
+
+def access_version_forget(**kwargs) -> None:
+    """Connected to request_started and request_finished (FlowsConfig.ready())."""
+    _request.remembered = {}
+
+
 def token_cached(key: str) -> Token | None:
     """flowsite.authentication's token lookup (registered in FlowsConfig.ready()), cached: a copy of
     the token and its user. Unknown keys are not kept (anyone can make up as many as they like)."""
-    token = version_cached(CacheVersion.ACCESS, ("token", key), lambda: token_read(key))
+    version = cache_version(CacheVersion.ACCESS)
+    token = _cached_under(CacheVersion.ACCESS, version, ("token", key), lambda: token_read(key))
     if token is None:
         _version_cache.pop((CacheVersion.ACCESS, "token", key), None)
         return None
+    if version is not None:
+        _request.remembered = {CacheVersion.ACCESS: version}
     clone = copy.copy(token)
     clone.user = copy.copy(token.user)
     return clone

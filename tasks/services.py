@@ -45,6 +45,7 @@ SOURCES = {"api", "web", "action", "workflow", "system"}
 COMMENT_MAX = 10_000
 TAG_MAX = 50
 TAGS_MAX = 50
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a duplicate key
 
 
 class _DuplicateKey(TaskValidationError):
@@ -455,6 +456,69 @@ def _save(task: Task, fields: list[Field]) -> None:
         raise _DuplicateKey({key_field.name if key_field else "body": ["has already been taken"]})
 
 
+@cache
+def _create_and_record_statement() -> str:
+    quote = connection.ops.quote_name
+    task_columns = [field.column for field in Task._meta.concrete_fields if not field.primary_key]
+    event_columns = [field.column for field in TaskEvent._meta.concrete_fields if not field.primary_key]
+    # The event's task and task_ref are the new task's id; every other value is a parameter.
+    from_task = {TaskEvent._meta.get_field("task").column, TaskEvent._meta.get_field("task_ref").column}
+    event_values = ["task.id" if column in from_task else "%s" for column in event_columns]
+    return (
+        f"WITH task AS (INSERT INTO {quote(Task._meta.db_table)} ({', '.join(map(quote, task_columns))})"
+        f" VALUES ({', '.join(['%s'] * len(task_columns))}) RETURNING id),"
+        f" event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, event_columns))})"
+        f" SELECT {', '.join(event_values)} FROM task)"
+        " SELECT id FROM task"
+    )
+
+
+def _create_and_record(task: Task, *, changes: dict, actor: User | None, source: str, depth: int) -> None:
+    """Insert a new task and its "created" event in one statement (PostgreSQL): a data-modifying
+    WITH, atomic by itself, so outside a transaction no BEGIN or COMMIT is needed either. A
+    duplicate unique key is refused as _save refuses it."""
+    heard = _heard(task.flow)
+    now = timezone.now()
+    event = _event(task.flow, task, TaskEvent.Kind.CREATED, changes, actor, source, depth, None if heard else now)
+    task.created_at = task.updated_at = event.created_at = now  # auto_now_add and auto_now, as save() sets them
+    params = [
+        field.get_db_prep_save(getattr(task, field.attname), connection)
+        for field in Task._meta.concrete_fields
+        if not field.primary_key
+    ]
+    from_task = {"task_id", "task_ref"}
+    params += [
+        field.get_db_prep_save(getattr(event, field.attname), connection)
+        for field in TaskEvent._meta.concrete_fields
+        if not field.primary_key and field.attname not in from_task
+    ]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_create_and_record_statement(), params)
+            task.pk = cursor.fetchone()[0]
+    except IntegrityError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise  # not the key (the event refused, say): nothing was written either way
+        key_field = _key_field(flow_fields(flow=task.flow))
+        raise _DuplicateKey({key_field.name if key_field else "body": ["has already been taken"]})
+    task._state.adding = False
+    task._state.db = connection.alias
+    if heard:
+        _ring_after_commit()
+
+
+def _one_statement_create(fields: list[Field]) -> bool:
+    """Whether a create can be its one statement, outside any transaction: on PostgreSQL, with no
+    number to draw from a counter (a locked read and an UPDATE before the INSERT) and no file whose
+    contents must wait for the commit, and not inside a caller's transaction (whose savepoint a
+    refused key would otherwise need)."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and not any(field.type in (T.UNIQUE_ID, T.FILE) for field in fields)
+    )
+
+
 def task_create(
     *,
     flow: Flow,
@@ -466,18 +530,16 @@ def task_create(
 ) -> Task:
     _check_source(source)
     fetched = _prefetch(flow, data, fields)
+    if fields is None:
+        fields = flow_fields(flow=flow)
+    if _one_statement_create(fields):
+        # Validation only reads (the unique key is the constraint's to guard), so it needs no
+        # transaction; the write is one statement.
+        task, changes = _create_build(flow=flow, actor=actor, data=data, source=source, fields=fields, fetched=fetched)
+        _create_and_record(task, changes=changes, actor=actor, source=source, depth=depth)
+        return task
     with transaction.atomic():
-        if fields is None:
-            fields = flow_fields(flow=flow)
-        cleaned = _validate(
-            flow=flow, data=data, task=None, partial=False, fields=fields, source=source, fetched=fetched
-        )
-        stage = cleaned.get("stage") or flow_first_stage(flow=flow)
-        if stage is None:
-            raise TaskValidationError({"Stage": ["this flow has no stages"]})
-        task = Task(flow=flow, stage=stage, data={}, tags=[], created_by=actor if _real(actor) else None)
-        changes = {"Stage": [None, stage.name]}
-        changes.update(_apply(task, {k: v for k, v in cleaned.items() if k != "stage"}, fields))
+        task, changes = _create_build(flow=flow, actor=actor, data=data, source=source, fields=fields, fetched=fetched)
         for field in fields:
             if field.type == T.UNIQUE_ID:
                 # The counter row lock serializes concurrent creates; the number is never reused.
@@ -490,6 +552,20 @@ def task_create(
         _save(task, fields)
         _record(task, kind=TaskEvent.Kind.CREATED, changes=changes, actor=actor, source=source, depth=depth)
     return task
+
+
+def _create_build(
+    *, flow: Flow, actor: User | None, data: dict, source: str, fields: list[Field], fetched: Fetched
+) -> tuple[Task, dict]:
+    """The new task (unsaved) and its "created" event's changes, from validated data."""
+    cleaned = _validate(flow=flow, data=data, task=None, partial=False, fields=fields, source=source, fetched=fetched)
+    stage = cleaned.get("stage") or flow_first_stage(flow=flow)
+    if stage is None:
+        raise TaskValidationError({"Stage": ["this flow has no stages"]})
+    task = Task(flow=flow, stage=stage, data={}, tags=[], created_by=actor if _real(actor) else None)
+    changes = {"Stage": [None, stage.name]}
+    changes.update(_apply(task, {k: v for k, v in cleaned.items() if k != "stage"}, fields))
+    return task, changes
 
 
 def _real(actor: User | None) -> bool:
