@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actions.engine import run_build, runs_create
+from actions.engine import run_build, runs_create, runs_hand_or_ring
 from actions.models import Run
 from flows.models import CacheVersion, Flow
 from flows.selectors import flow_read_now, version_cached
@@ -148,7 +148,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
         ready = _in_task_order(claimed)
         if ready:
             events = _events_with_tasks(ready)
-            failed = _start_runs(events)
+            runs, failed = _start_runs(events)
             marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now()
             )
@@ -156,6 +156,8 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
                 raise RuntimeError(f"task events dispatched twice: {marked} of {len(ready)} still pending")
             for event_id, reason in failed.items():
                 TaskEvent.objects.filter(pk=event_id).update(dispatch_error=reason)
+            # Claimed here for this process's hand thread when it is idle, else rung for.
+            runs_hand_or_ring(runs)
     return len(ready), len(claimed) - len(ready)
 
 
@@ -201,36 +203,36 @@ def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
     return ready
 
 
-def _start_runs(events: list[TaskEvent]) -> dict[int, str]:
-    """Start the runs the events' matches call for, a batch's together (see fire_many). Returns
-    {event id: why matching it failed}: a failing event is dispatched with its reason, and must not
-    hold up the others (nor, since it counts as dispatched, its task's later events)."""
+def _start_runs(events: list[TaskEvent]) -> tuple[list[Run], dict[int, str]]:
+    """Create the runs the events' matches call for, a batch's together (see fire_many), ringing for
+    none: the caller does. Returns the runs and {event id: why matching it failed}: a failing event
+    is dispatched with its reason, and must not hold up the others (nor, since it counts as
+    dispatched, its task's later events)."""
     failed: dict[int, str] = {}
     try:
         with transaction.atomic():
-            _fire_events(events, failed)
-        return failed
+            return _fire_events(events, failed), failed
     except _DATABASE_DOWN:
         raise
     except Exception:
         logger.warning("dispatching %s task events together failed; one at a time now", len(events), exc_info=True)
     failed = {}
+    runs: list[Run] = []
     for event in events:
         try:
             with transaction.atomic():
-                _fire_events([event], failed)
+                runs += _fire_events([event], failed)
         except _DATABASE_DOWN:
             raise
         except Exception as exc:
             logger.exception("task event %s could not be dispatched", event.pk)
             failed[event.pk] = f"Dispatching this event failed: {type(exc).__name__}: {exc}"
-    return failed
+    return runs, failed
 
 
-def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> None:
+def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> list[Run]:
     matches = [match for match in map(_triggered, events) if match is not None]
-    if matches:
-        fire_many(matches, failed=failed)
+    return fire_many(matches, failed=failed, ring=False) if matches else []
 
 
 def flow_has_triggers(flow: Flow) -> bool:
@@ -296,7 +298,10 @@ def fire(*, task: Task, trigger_types: list[str], context: dict[str, Any], depth
 
 
 def fire_many(
-    items: list[tuple[Task, list[str], dict[str, Any], int]], *, failed: dict[int, str] | None = None
+    items: list[tuple[Task, list[str], dict[str, Any], int]],
+    *,
+    failed: dict[int, str] | None = None,
+    ring: bool = True,
 ) -> list[Run]:
     """`fire` for many (task, trigger types, context, depth) at once: a flow's active workflows and
     fields are read once for all its items and the runs are inserted together, so an import or a
@@ -304,7 +309,7 @@ def fire_many(
 
     A workflow whose filters cannot be evaluated gets a failed run saying why (its owner sees it
     with the workflow's runs) and the others go on; `failed`, when given, collects the reasons by
-    the item's event id."""
+    the item's event id. `ring=False`: no doorbell for the runs (the dispatcher starts them)."""
     by_flow: dict[str, list] = {}
     for item in items:
         by_flow.setdefault(item[0].flow_id, []).append(item)
@@ -375,7 +380,7 @@ def fire_many(
                         depth=depth,
                     )
                 )
-        runs.extend(runs_create(new_runs))
+        runs.extend(runs_create(new_runs, ring=ring))
     return runs
 
 
