@@ -18,16 +18,14 @@ import enum
 import functools
 import logging
 import os
-import queue
 import socket
-import threading
 import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -47,7 +45,6 @@ from actions.run_store import (
     run_step_done,
     run_still_ours,
     runs_claim,
-    runs_claim_created,
     runs_due,
     runs_end,
     runs_mark_rung,
@@ -126,83 +123,19 @@ def run_build(
     )
 
 
-def runs_create(runs: list[Run], *, ring: bool = True) -> list[Run]:
-    """Insert runs in one statement and ring for the pending ones once the transaction commits
-    (`ring=False`: the caller does, see runs_hand_or_ring). Run ids follow the list's order: on one
-    task, the earlier run goes first."""
+def runs_create(runs: list[Run]) -> list[Run]:
+    """Insert runs in one statement and ring for the pending ones once the transaction commits.
+    Run ids follow the list's order: on one task, the earlier run goes first."""
     if not runs:
         return []
     runs = Run.objects.bulk_create(runs)
-    if ring:
-        _ring_on_commit(runs)
-    return runs
-
-
-def _ring_on_commit(runs: list[Run]) -> None:
     # A doorbell for each of the first few: a worker that answers one drains the pending runs after
     # it from the table (run_drain), so ten thousand runs cost a few dozen queue messages, not ten
     # thousand; the sweeper rings any that are left behind.
     due = [run.pk for run in runs if run.status == Run.Status.PENDING][: settings.RUN_DOORBELLS_PER_COMMIT]
     if due:
         transaction.on_commit(lambda: [run_enqueue(run_id) for run_id in due])
-
-
-# ---------------------------------------------------------------- runs handed in memory
-
-# The runs a dispatch claimed for this process's hand thread, (claims, owner), one batch at a time.
-_handed: queue.SimpleQueue = queue.SimpleQueue()
-# Set while this process's hand thread waits for a batch: only then is one handed to it.
-_hand_idle = threading.Event()
-
-
-def runs_hand_or_ring(runs: list[Run]) -> None:
-    """Start runs the caller's transaction has just created (the dispatcher's, runs_create with
-    `ring=False`). When this process's hand thread is idle, a batch of them (the drain's rules: one
-    workflow, one run a task, none on a busy task) is claimed in that same transaction and handed to
-    the thread in memory once it commits: no claim transaction of their own, no doorbell, no queue
-    job. The others ring as runs_create rings. A handed run is leased like any claimed run: if this
-    process dies before ending it, its lease expires and the sweeper rings for another worker. Only
-    an idle thread gets a batch, so a receiver that hangs holds back only the batch it is in (one
-    workflow's runs, as a drain's batch); meanwhile the others go to the table."""
-    claims: list[Claim] = []
-    if _hand_idle.is_set() and any(run.status == Run.Status.PENDING for run in runs):
-        owner = _new_owner()
-        claims = runs_claim_created(runs, owner, limit=DRAIN_BATCH)
-        if claims:
-            transaction.on_commit(lambda: _hand(claims, owner))
-    handed = {claim.pk for claim in claims}
-    _ring_on_commit([run for run in runs if run.pk not in handed])
-
-
-def _hand(claims: list[Claim], owner: str) -> None:
-    _hand_idle.clear()
-    _handed.put((claims, owner))
-
-
-def hand_loop(stop: threading.Event) -> None:
-    """This process's hand thread (workflows.jobs starts it beside the dispatcher): execute the
-    batches the dispatcher hands it, one after the other."""
-    while not stop.is_set():
-        try:
-            runs_handed_execute(timeout=1.0)
-        except Exception:  # the database may be down for a while; the runs' leases expire
-            logger.warning("executing handed runs failed", exc_info=True)
-            connection.close()
-
-
-def runs_handed_execute(*, timeout: float | None = None) -> int:
-    """Execute the next batch handed to this process (waiting up to `timeout` for one; None: do
-    not wait). Returns how many runs ran."""
-    _hand_idle.set()
-    try:
-        claims, owner = _handed.get(timeout=timeout) if timeout else _handed.get_nowait()
-    except queue.Empty:
-        return 0
-    if len(claims) == 1:
-        # Alone, as a one-run claim's run: its end is one statement, where a batch's is a transaction.
-        _run_claimed(claims[0])
-        return 1
-    return _run_batch(claims, owner, deadline=time.monotonic() + DRAIN_SECONDS, read_tasks=True)
+    return runs
 
 
 def run_create(**kwargs) -> Run:

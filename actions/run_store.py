@@ -218,62 +218,46 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int, due: bool = False)
                 [*run_ids, *params, limit],
             )
         )
-        claims = _claim_rows(runs, owner, now)
+        if runs:
+            kind = (runs[0].workflow_id, runs[0].action_id)
+            runs = [run for run in runs if (run.workflow_id, run.action_id) == kind]
+            # One run per task (the earliest): a batch never holds two runs of one task.
+            first_of_task: dict[int, Run] = {}
+            for run in runs:
+                first_of_task.setdefault(run.task_id or -run.pk, run)
+            runs = list(first_of_task.values())
+        task_ids = sorted({run.task_id for run in runs if run.task_id})
+        if task_ids:
+            # The task rows' locks make the busy check race-free, as in run_claim.
+            free = {
+                row[0]
+                for row in _sql(
+                    f"SELECT id FROM tasks_task WHERE id IN ({_placeholders(task_ids)}) ORDER BY id{skip}",
+                    task_ids,
+                )
+            }
+            candidates = [run.pk for run in runs]
+            busy = {
+                row[0]
+                for row in _sql(
+                    _BUSY.format(ids=_placeholders(candidates)),
+                    [*candidates, Run.Status.RUNNING, _when(now), Run.Status.PENDING, Run.Status.PENDING],
+                )
+            }
+            runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
+        if not runs:
+            return []
+        lease = now + timedelta(seconds=lease_seconds())
+        claimed = [run.pk for run in runs]
+        _sql(
+            "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
+            f" started_at = COALESCE(started_at, %s) WHERE id IN ({_placeholders(claimed)})",
+            [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed],
+        )
+        claims = [_lease(run, owner, now, lease) for run in runs]
+        StepRun.objects.bulk_create([claim.next_step_run for claim in claims if claim.next_step_run is not None])
         if due:
             _step_runs_at_cursor(claims)
-    return claims
-
-
-def runs_claim_created(runs: list[Run], owner: str, *, limit: int) -> list[Claim]:
-    """`runs_claim` for runs the caller's transaction has just inserted (pending, so no other worker
-    sees them yet): the same rules (one workflow or action, one run a task, the task rows locked and
-    no other run busy on them) without reading the runs back. Call in that transaction."""
-    return _claim_rows([run for run in runs if run.status == Run.Status.PENDING][:limit], owner, timezone.now())
-
-
-def _claim_rows(runs: list[Run], owner: str, now: datetime) -> list[Claim]:
-    """Lease the runs a claim read (in its transaction) that it may take: those of the first run's
-    workflow or action, the earliest of each task, on a task no other worker holds locked and that
-    no other run is busy on (_BUSY)."""
-    skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    if runs:
-        kind = (runs[0].workflow_id, runs[0].action_id)
-        runs = [run for run in runs if (run.workflow_id, run.action_id) == kind]
-        # One run per task (the earliest): a batch never holds two runs of one task.
-        first_of_task: dict[int, Run] = {}
-        for run in runs:
-            first_of_task.setdefault(run.task_id or -run.pk, run)
-        runs = list(first_of_task.values())
-    task_ids = sorted({run.task_id for run in runs if run.task_id})
-    if task_ids:
-        # The task rows' locks make the busy check race-free, as in run_claim.
-        free = {
-            row[0]
-            for row in _sql(
-                f"SELECT id FROM tasks_task WHERE id IN ({_placeholders(task_ids)}) ORDER BY id{skip}",
-                task_ids,
-            )
-        }
-        candidates = [run.pk for run in runs]
-        busy = {
-            row[0]
-            for row in _sql(
-                _BUSY.format(ids=_placeholders(candidates)),
-                [*candidates, Run.Status.RUNNING, _when(now), Run.Status.PENDING, Run.Status.PENDING],
-            )
-        }
-        runs = [run for run in runs if not run.task_id or (run.task_id in free and run.pk not in busy)]
-    if not runs:
-        return []
-    lease = now + timedelta(seconds=lease_seconds())
-    claimed = [run.pk for run in runs]
-    claims = [_lease(run, owner, now, lease) for run in runs]
-    _sql_then_new_steps(
-        "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
-        f" started_at = COALESCE(started_at, %s) WHERE id IN ({_placeholders(claimed)})",
-        [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed],
-        [claim.next_step_run for claim in claims if claim.next_step_run is not None],
-    )
     return claims
 
 
@@ -426,26 +410,18 @@ def _step_done(
 def _sql_then_new_step(statement: str, params: list, prepared: StepRun | None) -> None:
     """`statement` (an UPDATE), then the new step record `prepared` if there is one: on PostgreSQL
     both in one statement (a data-modifying WITH), one round trip fewer."""
-    _sql_then_new_steps(statement, params, [] if prepared is None else [prepared])
-
-
-def _sql_then_new_steps(statement: str, params: list, prepared: list[StepRun]) -> None:
-    """`_sql_then_new_step` for any number of new step records (a claim's first steps)."""
-    if not prepared:
+    if prepared is None:
         _sql(statement, params)
     elif connection.vendor == "postgresql":
-        row = f"({_placeholders(_NEW_STEP_COLUMNS)})"
-        rows = _sql(
+        [(new_id,)] = _sql(
             f"WITH head AS ({statement}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
-            f" VALUES {', '.join([row] * len(prepared))} RETURNING id",
-            [*params, *(value for step_run in prepared for value in _new_step_params(step_run))],
+            f" VALUES ({_placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
+            [*params, *_new_step_params(prepared)],
         )
-        # A multi-row INSERT returns its rows in the VALUES' order (bulk_create relies on it too).
-        for step_run, (new_id,) in zip(prepared, rows, strict=True):
-            step_run.pk, step_run._state.adding = new_id, False
+        prepared.pk, prepared._state.adding = new_id, False
     else:
         _sql(statement, params)
-        StepRun.objects.bulk_create(prepared)
+        prepared.save()
 
 
 def _step_done_in_one(

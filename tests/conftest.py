@@ -37,16 +37,3 @@ class World:
 @pytest.fixture
 def world(db):
     return World()
-
-
-@pytest.fixture(autouse=True)
-def no_hand_thread():
-    """No test has a hand thread (actions.engine.hand_loop) unless it plays one: the dispatcher then
-    hands no runs, and a test that did leaves none behind for the next."""
-    from actions import engine
-
-    engine._hand_idle.clear()
-    yield
-    engine._hand_idle.clear()
-    while not engine._handed.empty():
-        engine._handed.get_nowait()

@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actions.engine import run_build, runs_create, runs_hand_or_ring
+from actions.engine import run_build, runs_create
 from actions.models import Run
 from flows.models import CacheVersion, Flow
 from flows.selectors import flow_read_now, version_cached
@@ -152,7 +152,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
         ready = _in_task_order(claimed)
         if ready:
             events = _events_with_tasks(ready)
-            runs, failed = _start_runs(events)
+            failed = _start_runs(events)
             marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now()
             )
@@ -160,8 +160,6 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
                 raise RuntimeError(f"task events dispatched twice: {marked} of {len(ready)} still pending")
             for event_id, reason in failed.items():
                 TaskEvent.objects.filter(pk=event_id).update(dispatch_error=reason)
-            # Claimed here for this process's hand thread when it is idle, else rung for.
-            runs_hand_or_ring(runs)
     return len(ready), len(claimed) - len(ready)
 
 
@@ -207,36 +205,36 @@ def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
     return ready
 
 
-def _start_runs(events: list[TaskEvent]) -> tuple[list[Run], dict[int, str]]:
-    """Create the runs the events' matches call for, a batch's together (see fire_many), ringing for
-    none: the caller does. Returns the runs and {event id: why matching it failed}: a failing event
-    is dispatched with its reason, and must not hold up the others (nor, since it counts as
-    dispatched, its task's later events)."""
+def _start_runs(events: list[TaskEvent]) -> dict[int, str]:
+    """Start the runs the events' matches call for, a batch's together (see fire_many). Returns
+    {event id: why matching it failed}: a failing event is dispatched with its reason, and must not
+    hold up the others (nor, since it counts as dispatched, its task's later events)."""
     failed: dict[int, str] = {}
     try:
         with transaction.atomic():
-            return _fire_events(events, failed), failed
+            _fire_events(events, failed)
+        return failed
     except _DATABASE_DOWN:
         raise
     except Exception:
         logger.warning("dispatching %s task events together failed; one at a time now", len(events), exc_info=True)
     failed = {}
-    runs: list[Run] = []
     for event in events:
         try:
             with transaction.atomic():
-                runs += _fire_events([event], failed)
+                _fire_events([event], failed)
         except _DATABASE_DOWN:
             raise
         except Exception as exc:
             logger.exception("task event %s could not be dispatched", event.pk)
             failed[event.pk] = f"Dispatching this event failed: {type(exc).__name__}: {exc}"
-    return runs, failed
+    return failed
 
 
-def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> list[Run]:
+def _fire_events(events: list[TaskEvent], failed: dict[int, str]) -> None:
     matches = [match for match in map(_triggered, events) if match is not None]
-    return fire_many(matches, failed=failed, ring=False) if matches else []
+    if matches:
+        fire_many(matches, failed=failed)
 
 
 def flow_has_triggers(flow: Flow) -> bool:
@@ -302,10 +300,7 @@ def fire(*, task: Task, trigger_types: list[str], context: dict[str, Any], depth
 
 
 def fire_many(
-    items: list[tuple[Task, list[str], dict[str, Any], int]],
-    *,
-    failed: dict[int, str] | None = None,
-    ring: bool = True,
+    items: list[tuple[Task, list[str], dict[str, Any], int]], *, failed: dict[int, str] | None = None
 ) -> list[Run]:
     """`fire` for many (task, trigger types, context, depth) at once: a flow's active workflows and
     fields are read once for all its items and the runs are inserted together, so an import or a
@@ -313,7 +308,7 @@ def fire_many(
 
     A workflow whose filters cannot be evaluated gets a failed run saying why (its owner sees it
     with the workflow's runs) and the others go on; `failed`, when given, collects the reasons by
-    the item's event id. `ring=False`: no doorbell for the runs (the dispatcher starts them)."""
+    the item's event id."""
     by_flow: dict[str, list] = {}
     for item in items:
         by_flow.setdefault(item[0].flow_id, []).append(item)
@@ -384,7 +379,7 @@ def fire_many(
                         depth=depth,
                     )
                 )
-        runs.extend(runs_create(new_runs, ring=ring))
+        runs.extend(runs_create(new_runs))
     return runs
 
 

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from actions.engine import hand_loop
 from flows.models import Field, Flow
 from flowsite import doorbell
 from flowsite.names import normalize_name
@@ -42,9 +41,6 @@ def start_dispatcher(**kwargs) -> None:
     stop = threading.Event()
     threading.Thread(target=dispatch_loop, args=(stop,), name="flowsite-dispatcher", daemon=True).start()
     threading.Thread(target=doorbell_loop, args=(stop,), name="flowsite-outbox-doorbell", daemon=True).start()
-    # The runs a dispatch claims for this process are executed by a thread of their own, so the
-    # dispatcher goes on dispatching meanwhile (one thread doing both was slower: bench/README.md).
-    threading.Thread(target=hand_loop, args=(stop,), name="flowsite-handed-runs", daemon=True).start()
 
 
 def doorbell_loop(stop: threading.Event) -> None:
