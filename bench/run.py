@@ -385,10 +385,12 @@ class Bench:
         self._wait_deliveries(start, sum(1 for r in warmed if r[2] == 201), self.args.drain_timeout)
         bodies = [{"Company Name": f"Relay {i}", "Source": "bench"} for i in range(n)]
         start = self.stack.receiver_count()
+        cpu_before = self.stack.worker_cpu()
         results, elapsed = load(self.stack.web_url, headers, path, bodies, clients)
         ok = [r for r in results if r[2] == 201]
         accepted = {r[3]: r[1] for r in ok}
         drained = self._wait_deliveries(start, len(ok), self.args.drain_timeout)
+        worker_cpu = self.stack.worker_cpu() - cpu_before
         time.sleep(1.0)  # a redelivery comes after the first delivery: give it the chance to show
         keys: dict[str, int] = {}
         by_task: dict[int, set] = {}
@@ -433,6 +435,10 @@ class Bench:
         )
         self.row("relay", "accepted -> delivery, p50", p50, "ms", self._hop_floor(50), "report", None, **extra)
         self.row("relay", "accepted -> delivery, p99", p99, "ms", self._hop_floor(99), "<= 100 ms", p99 <= 100, **extra)
+        cpu_ms = worker_cpu * 1000 / len(ok) if ok else float("nan")
+        self.row(
+            "relay", "worker CPU a relayed task", cpu_ms, "ms", float("nan"), "report", None, worker_cpu_s=worker_cpu
+        )
         once = missing == 0 and redelivered == 0 and double_runs == 0 and no_key == 0 and len(ok) > 0
         what = f"delivered once: {len(first)}/{len(ok)}, dup {redelivered + double_runs}"
         self.row("relay", what, len(first), "tasks", len(ok), "all, no duplicate ids", once, **extra)

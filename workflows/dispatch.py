@@ -119,6 +119,10 @@ def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | No
     while time.monotonic() < deadline:
         taken, waiting = _dispatch_batch(limit=batch)
         done += taken
+        if taken and not waiting and taken < batch:
+            # The batch took all there was: an event committed since rings again (events_enqueue),
+            # so another look now would cost a transaction that mostly finds nothing.
+            return done
         if taken:
             held = 0
         elif not waiting:
