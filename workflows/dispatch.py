@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from actions.models import Run
 from flows.models import CacheVersion, Flow
 from flows.selectors import flow_read_now, version_cached
 from flowsite import doorbell
+from flowsite.rows import columns_of, from_values, planned
 from tasks.models import Task, TaskEvent
 from tasks.selectors import tasks_with_relations
 from tasks.services import flow_fields, task_to_json
@@ -106,7 +107,23 @@ dispatch_wake = threading.Event()
 
 def events_pending() -> bool:
     """Whether any task event waits to be dispatched: one read of the outbox's partial index."""
-    return TaskEvent.objects.filter(dispatched_at__isnull=True).exists()
+    return bool(_sql(f"SELECT 1 FROM {_EVENTS} WHERE dispatched_at IS NULL LIMIT 1", []))
+
+
+# The outbox's statements are written out, not built by the ORM: every dispatcher runs them at every
+# doorbell, mostly for an event or two, and compiling them was a fifth of a worker's CPU at the
+# relay's trickle (bench/README.md, "Relay, the worker's CPU").
+_EVENTS = TaskEvent._meta.db_table
+
+
+def _sql(statement: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+
+
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | None = None) -> int:
@@ -141,11 +158,10 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
     """One transaction: take up to `limit` undispatched events, start the runs of those that may go
     now, mark them dispatched. Returns (dispatched, held back for their task's earlier event)."""
     with transaction.atomic():
-        claimed = list(
-            TaskEvent.objects.select_for_update(skip_locked=True)
-            .filter(dispatched_at__isnull=True)
-            .order_by("id")
-            .values_list("id", "task_ref")[:limit]
+        # SQLite has no row locks (nor this clause): its IMMEDIATE transaction is the one writer.
+        skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        claimed = _sql(
+            f"SELECT id, task_ref FROM {_EVENTS} WHERE dispatched_at IS NULL ORDER BY id LIMIT %s{skip}", [limit]
         )
         if not claimed:
             return 0, 0
@@ -153,9 +169,13 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
         if ready:
             events = _events_with_tasks(ready)
             failed = _start_runs(events)
-            marked = TaskEvent.objects.filter(pk__in=ready, dispatched_at__isnull=True).update(
-                dispatched_at=timezone.now()
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {_EVENTS} SET dispatched_at = %s WHERE id IN ({_placeholders(ready)})"
+                    " AND dispatched_at IS NULL",
+                    [connection.ops.adapt_datetimefield_value(timezone.now()), *ready],
+                )
+                marked = cursor.rowcount
             if marked != len(ready):  # the rows are ours (locked, or SQLite's one writer): never happens
                 raise RuntimeError(f"task events dispatched twice: {marked} of {len(ready)} still pending")
             for event_id, reason in failed.items():
@@ -168,7 +188,12 @@ def _events_with_tasks(event_ids: list[int]) -> list[TaskEvent]:
     worker's planned task read (tasks.selectors): an ORM query joining all five cost a third of a
     dispatch's CPU in a profile of the relay, where a dispatch takes an event or two. An event's flow
     is its task's, read just now (so the flow's fields may come from the process's cache)."""
-    events = list(TaskEvent.objects.filter(pk__in=event_ids).order_by("id"))
+    db, (columns, fields) = planned("task_events", lambda db: columns_of(db, TaskEvent, "e"))
+    rows = _sql(
+        f"SELECT {', '.join(columns)} FROM {_EVENTS} e WHERE e.id IN ({_placeholders(event_ids)}) ORDER BY e.id",
+        event_ids,
+    )
+    events = [from_values(db, TaskEvent, fields, row) for row in rows]
     tasks = tasks_with_relations(task_ids=sorted({event.task_id for event in events if event.task_id}))
     for event in events:
         task = tasks.get(event.task_id)
@@ -184,14 +209,11 @@ def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
     runs are never created before an earlier event's, however many workers dispatch at once. (Events
     of one task commit in id order: every write locks the task's row.)"""
     mine = {event_id for event_id, _task in claimed}
-    pending = (
-        TaskEvent.objects.filter(
-            dispatched_at__isnull=True,
-            task_ref__in={task for _event, task in claimed},
-            id__lte=max(mine),
-        )
-        .order_by("id")
-        .values_list("id", "task_ref")
+    tasks = sorted({task for _event, task in claimed})
+    pending = _sql(
+        f"SELECT id, task_ref FROM {_EVENTS} WHERE dispatched_at IS NULL AND task_ref IN ({_placeholders(tasks)})"
+        " AND id <= %s ORDER BY id",
+        [*tasks, max(mine)],
     )
     blocked: set[int] = set()
     ready = []

@@ -121,6 +121,11 @@ def test_a_batch_claims_runs_of_one_workflow_and_only_the_first_on_a_task(seed, 
     assert Run.objects.get(pk=other.pk).status == Run.Status.PENDING
     # Each claimed run's first step is recorded as started, ready for the worker.
     assert all(run.next_step_run.path == "0" and run.next_step_run.attempts == 1 for run in claimed)
+    # Saved, each under the id it was handed (PostgreSQL inserts them with the claim's UPDATE).
+    from actions.models import StepRun
+
+    for claim in claimed:
+        assert StepRun.objects.get(pk=claim.next_step_run.pk).run_id == claim.pk
     assert runs_claim([r.pk for r in first], "someone else", limit=8) == []  # not pending any more
 
 
