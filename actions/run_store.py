@@ -25,7 +25,7 @@ from actions.models import Run, StepRun
 from actions.program import cursor_path, step_at
 from actions.steps.base import StepResult
 from flows.models import User
-from flowsite.rows import columns_of, from_values, planned
+from flowsite.rows import columns_of, from_values, placeholders, planned, sql
 from tasks.models import Task
 from tasks.selectors import task_with_relations, task_with_relations_from_row, task_with_relations_sql
 
@@ -60,16 +60,6 @@ class Claim:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _sql(statement: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def _placeholders(values: list) -> str:
-    return ", ".join(["%s"] * len(values))
 
 
 def _when(value):
@@ -144,7 +134,7 @@ def run_claimable(run_id: int) -> bool:
     in a transaction of its own. `run_claim` checks again under the lock."""
     now = _when(timezone.now())
     return bool(
-        _sql(
+        sql(
             "SELECT 1 FROM actions_run WHERE id = %s AND (status = %s"
             " OR (status = %s AND (wake_at IS NULL OR wake_at <= %s))"
             " OR (status = %s AND (lease_expires_at IS NULL OR lease_expires_at <= %s)))",
@@ -175,7 +165,7 @@ def _task_busy(run: Run, now: datetime) -> bool:
     if run.status == Run.Status.PENDING:
         statement += " OR (status = %s AND id < %s)"
         params += [Run.Status.PENDING, run.pk]
-    return bool(_sql(statement + ") LIMIT 1", params))
+    return bool(sql(statement + ") LIMIT 1", params))
 
 
 # Runs of a batch that are not busy: another run on the task holds a live lease, or (pending runs
@@ -207,8 +197,8 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int, due: bool = False)
     # the claim's CPU at a trickle (a claim of a run or two).
     db, (columns, fields) = planned("runs_claim", lambda db: columns_of(db, Run, "r"))
     with transaction.atomic():
-        rows = _sql(
-            f"SELECT {', '.join(columns)} FROM actions_run r WHERE r.id IN ({_placeholders(run_ids)}) AND {which}"
+        rows = sql(
+            f"SELECT {', '.join(columns)} FROM actions_run r WHERE r.id IN ({placeholders(run_ids)}) AND {which}"
             f" ORDER BY r.id LIMIT %s{skip}",
             [*run_ids, *params, limit],
         )
@@ -226,16 +216,16 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int, due: bool = False)
             # The task rows' locks make the busy check race-free, as in run_claim.
             free = {
                 row[0]
-                for row in _sql(
-                    f"SELECT id FROM tasks_task WHERE id IN ({_placeholders(task_ids)}) ORDER BY id{skip}",
+                for row in sql(
+                    f"SELECT id FROM tasks_task WHERE id IN ({placeholders(task_ids)}) ORDER BY id{skip}",
                     task_ids,
                 )
             }
             candidates = [run.pk for run in runs]
             busy = {
                 row[0]
-                for row in _sql(
-                    _BUSY.format(ids=_placeholders(candidates)),
+                for row in sql(
+                    _BUSY.format(ids=placeholders(candidates)),
                     [*candidates, Run.Status.RUNNING, _when(now), Run.Status.PENDING, Run.Status.PENDING],
                 )
             }
@@ -246,7 +236,7 @@ def runs_claim(run_ids: list[int], owner: str, *, limit: int, due: bool = False)
         claimed = [run.pk for run in runs]
         update = (
             "UPDATE actions_run SET status = %s, lease_owner = %s, lease_expires_at = %s,"
-            f" started_at = COALESCE(started_at, %s) WHERE id IN ({_placeholders(claimed)})"
+            f" started_at = COALESCE(started_at, %s) WHERE id IN ({placeholders(claimed)})"
         )
         params = [Run.Status.RUNNING, owner, _when(lease), _when(now), *claimed]
         claims = [_lease(run, owner, now, lease) for run in runs]
@@ -275,17 +265,17 @@ def claims_hand_back(claims: list[Claim], owner: str) -> None:
     with transaction.atomic():
         for status in sorted({claim.status_before for claim in claims}):
             ids = [claim.pk for claim in claims if claim.status_before == status]
-            _sql(
+            sql(
                 "UPDATE actions_run SET status = %s, lease_owner = '', lease_expires_at = NULL"
-                f" WHERE id IN ({_placeholders(ids)}) AND lease_owner = %s AND status = %s",
+                f" WHERE id IN ({placeholders(ids)}) AND lease_owner = %s AND status = %s",
                 [status, *ids, owner, Run.Status.RUNNING],
             )
         fresh = [claim.pk for claim in claims if claim.first]
         if fresh:
             # The claim made their first step's record and start time: as if never claimed, so the
             # next claim counts the first attempt as the first.
-            _sql(
-                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({_placeholders(fresh)})",
+            sql(
+                f"UPDATE actions_run SET started_at = NULL WHERE id IN ({placeholders(fresh)})",
                 fresh,
             )
             StepRun.objects.filter(run_id__in=fresh).delete()
@@ -332,9 +322,9 @@ def runs_end(ends: list[tuple[Run, str, list]]) -> set[int]:
         groups.setdefault((owner, json.dumps(cursor)), []).append(run.pk)
     ended: set[int] = set()
     for (owner, cursor), ids in groups.items():
-        rows = _sql(
+        rows = sql(
             "UPDATE actions_run SET cursor = %s, lease_expires_at = NULL, status = %s, finished_at = %s,"
-            f" lease_owner = '', wake_at = NULL WHERE id IN ({_placeholders(ids)}) AND lease_owner = %s"
+            f" lease_owner = '', wake_at = NULL WHERE id IN ({placeholders(ids)}) AND lease_owner = %s"
             " AND status = %s RETURNING id",
             [cursor, Run.Status.SUCCESS, now, *ids, owner, Run.Status.RUNNING],
         )
@@ -408,16 +398,16 @@ def _sql_then_new_step(statement: str, params: list, prepared: StepRun | None) -
     """`statement` (an UPDATE), then the new step record `prepared` if there is one: on PostgreSQL
     both in one statement (a data-modifying WITH), one round trip fewer."""
     if prepared is None:
-        _sql(statement, params)
+        sql(statement, params)
     elif connection.vendor == "postgresql":
-        [(new_id,)] = _sql(
+        [(new_id,)] = sql(
             f"WITH head AS ({statement}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
-            f" VALUES ({_placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
+            f" VALUES ({placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
             [*params, *_new_step_params(prepared)],
         )
         prepared.pk, prepared._state.adding = new_id, False
     else:
-        _sql(statement, params)
+        sql(statement, params)
         prepared.save()
 
 
@@ -425,14 +415,14 @@ def _sql_then_new_steps(statement: str, params: list, prepared: list[StepRun]) -
     """`_sql_then_new_step` for a batch's new step records (its claim): on PostgreSQL the UPDATE and
     the records' INSERT in one statement."""
     if not prepared:
-        _sql(statement, params)
+        sql(statement, params)
         return
     if connection.vendor != "postgresql":
-        _sql(statement, params)
+        sql(statement, params)
         StepRun.objects.bulk_create(prepared)
         return
-    values = ", ".join([f"({_placeholders(_NEW_STEP_COLUMNS)})"] * len(prepared))
-    rows = _sql(
+    values = ", ".join([f"({placeholders(_NEW_STEP_COLUMNS)})"] * len(prepared))
+    rows = sql(
         f"WITH head AS ({statement}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
         f" VALUES {values} RETURNING id",
         [*params, *(value for step_run in prepared for value in _new_step_params(step_run))],
@@ -463,7 +453,7 @@ def _step_done_in_one(
     if prepared is not None:
         statement += (
             f", new AS (INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
-            f" SELECT {_placeholders(_NEW_STEP_COLUMNS)} WHERE EXISTS (SELECT 1 FROM moved) RETURNING id)"
+            f" SELECT {placeholders(_NEW_STEP_COLUMNS)} WHERE EXISTS (SELECT 1 FROM moved) RETURNING id)"
             " SELECT (SELECT count(*) FROM moved), (SELECT id FROM new)"
         )
         params += _new_step_params(prepared)
@@ -473,7 +463,7 @@ def _step_done_in_one(
         select, tree = task_with_relations_sql()
         statement += f", {select} FROM (SELECT 1) AS one LEFT JOIN ({tree}) ON t.id = %s"
         params.append(task_id)
-    [(moved, new_id, *task_row)] = _sql(statement, params)
+    [(moved, new_id, *task_row)] = sql(statement, params)
     if not moved:
         return False, None, None
     if prepared is not None:
@@ -553,7 +543,7 @@ def step_run_record(step_run: StepRun, status: str, **ended) -> None:
     """Record how an attempt at a step ended (`ended`: step_run_mark's `result`, or the error and
     what went out and came back, and `started`)."""
     step_run_mark(step_run, status, **ended)
-    _sql(_STEP_RUN_RECORD, _step_run_params(step_run))
+    sql(_STEP_RUN_RECORD, _step_run_params(step_run))
 
 
 def step_runs_save(step_runs: list[StepRun]) -> None:
@@ -631,12 +621,12 @@ _DUE = "SELECT id FROM actions_run WHERE status = %s AND wake_at <= %s ORDER BY 
 
 def runs_ready(limit: int = 32) -> list[int]:
     """Up to `limit` runs a claim would take, oldest first."""
-    return [row[0] for row in _sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING, limit])]
+    return [row[0] for row in sql(_READY, [Run.Status.PENDING, Run.Status.RUNNING, Run.Status.PENDING, limit])]
 
 
 def runs_due(limit: int = 16) -> list[int]:
     """Up to `limit` waiting runs whose time has come, the longest overdue first."""
-    return [row[0] for row in _sql(_DUE, [Run.Status.WAITING, _when(timezone.now()), limit])]
+    return [row[0] for row in sql(_DUE, [Run.Status.WAITING, _when(timezone.now()), limit])]
 
 
 def runs_mark_rung(*, now: datetime, rung_before: datetime, pending_before: datetime | None) -> list[int]:
@@ -670,8 +660,8 @@ def runs_next_on_tasks(task_ids: list[int]) -> list[int]:
         return []
     return [
         row[0]
-        for row in _sql(
-            f"SELECT MIN(id) FROM actions_run WHERE task_id IN ({_placeholders(task_ids)}) AND status = %s"
+        for row in sql(
+            f"SELECT MIN(id) FROM actions_run WHERE task_id IN ({placeholders(task_ids)}) AND status = %s"
             " GROUP BY task_id",
             [*task_ids, Run.Status.PENDING],
         )
@@ -680,7 +670,7 @@ def runs_next_on_tasks(task_ids: list[int]) -> list[int]:
 
 def run_next_on_task(run: Run) -> int | None:
     """The pending run waiting its turn after this one on its task."""
-    waiting = _sql(
+    waiting = sql(
         "SELECT id FROM actions_run WHERE task_id = %s AND status = %s AND id <> %s ORDER BY id LIMIT 1",
         [run.task_id, Run.Status.PENDING, run.pk],
     )

@@ -1,4 +1,5 @@
-"""Model instances from rows of hand-written SQL, converted as Django's ORM converts them.
+"""Hand-written SQL: running a statement, and model instances from its rows converted as Django's ORM
+converts them.
 
 The engine's hottest reads (a run's claim, a task with its relations) are written once per connection
 instead of compiled by the ORM every time; these helpers keep their columns and conversions Django's."""
@@ -45,3 +46,15 @@ def planned(key: Any, build: Callable[[Any], Any]) -> tuple[Any, Any]:
     if key not in plans:
         plans[key] = build(db)
     return db, plans[key]
+
+
+def sql(statement: str, params: list) -> list[tuple]:
+    """Run one hand-written statement on the default connection: its rows, or [] when it returns none."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def placeholders(values) -> str:
+    """One %s per value, comma-separated: an IN list's parameters."""
+    return ", ".join(["%s"] * len(values))

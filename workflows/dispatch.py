@@ -28,7 +28,7 @@ from actions.models import Run
 from flows.models import CacheVersion, Flow
 from flows.selectors import flow_read_now, version_cached
 from flowsite import doorbell
-from flowsite.rows import columns_of, from_values, planned
+from flowsite.rows import columns_of, from_values, placeholders, planned, sql
 from tasks.models import Task, TaskEvent
 from tasks.selectors import tasks_with_relations
 from tasks.services import flow_fields, task_to_json
@@ -107,23 +107,13 @@ dispatch_wake = threading.Event()
 
 def events_pending() -> bool:
     """Whether any task event waits to be dispatched: one read of the outbox's partial index."""
-    return bool(_sql(f"SELECT 1 FROM {_EVENTS} WHERE dispatched_at IS NULL LIMIT 1", []))
+    return bool(sql(f"SELECT 1 FROM {_EVENTS} WHERE dispatched_at IS NULL LIMIT 1", []))
 
 
 # The outbox's statements are written out, not built by the ORM: every dispatcher runs them at every
 # doorbell, mostly for an event or two, and compiling them was a fifth of a worker's CPU at the
 # relay's trickle (bench/README.md, "Relay, the worker's CPU").
 _EVENTS = TaskEvent._meta.db_table
-
-
-def _sql(statement: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall()
-
-
-def _placeholders(values) -> str:
-    return ", ".join(["%s"] * len(values))
 
 
 def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | None = None) -> int:
@@ -160,7 +150,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
     with transaction.atomic():
         # SQLite has no row locks (nor this clause): its IMMEDIATE transaction is the one writer.
         skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-        claimed = _sql(
+        claimed = sql(
             f"SELECT id, task_ref FROM {_EVENTS} WHERE dispatched_at IS NULL ORDER BY id LIMIT %s{skip}", [limit]
         )
         if not claimed:
@@ -171,7 +161,7 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
             failed = _start_runs(events)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {_EVENTS} SET dispatched_at = %s WHERE id IN ({_placeholders(ready)})"
+                    f"UPDATE {_EVENTS} SET dispatched_at = %s WHERE id IN ({placeholders(ready)})"
                     " AND dispatched_at IS NULL",
                     [connection.ops.adapt_datetimefield_value(timezone.now()), *ready],
                 )
@@ -189,8 +179,8 @@ def _events_with_tasks(event_ids: list[int]) -> list[TaskEvent]:
     dispatch's CPU in a profile of the relay, where a dispatch takes an event or two. An event's flow
     is its task's, read just now (so the flow's fields may come from the process's cache)."""
     db, (columns, fields) = planned("task_events", lambda db: columns_of(db, TaskEvent, "e"))
-    rows = _sql(
-        f"SELECT {', '.join(columns)} FROM {_EVENTS} e WHERE e.id IN ({_placeholders(event_ids)}) ORDER BY e.id",
+    rows = sql(
+        f"SELECT {', '.join(columns)} FROM {_EVENTS} e WHERE e.id IN ({placeholders(event_ids)}) ORDER BY e.id",
         event_ids,
     )
     events = [from_values(db, TaskEvent, fields, row) for row in rows]
@@ -210,8 +200,8 @@ def _in_task_order(claimed: list[tuple[int, int]]) -> list[int]:
     of one task commit in id order: every write locks the task's row.)"""
     mine = {event_id for event_id, _task in claimed}
     tasks = sorted({task for _event, task in claimed})
-    pending = _sql(
-        f"SELECT id, task_ref FROM {_EVENTS} WHERE dispatched_at IS NULL AND task_ref IN ({_placeholders(tasks)})"
+    pending = sql(
+        f"SELECT id, task_ref FROM {_EVENTS} WHERE dispatched_at IS NULL AND task_ref IN ({placeholders(tasks)})"
         " AND id <= %s ORDER BY id",
         [*tasks, max(mine)],
     )
