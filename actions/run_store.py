@@ -395,25 +395,13 @@ def _step_done(
 
 
 def _sql_then_new_step(statement: str, params: list, prepared: StepRun | None) -> None:
-    """`statement` (an UPDATE), then the new step record `prepared` if there is one: on PostgreSQL
-    both in one statement (a data-modifying WITH), one round trip fewer."""
-    if prepared is None:
-        sql(statement, params)
-    elif connection.vendor == "postgresql":
-        [(new_id,)] = sql(
-            f"WITH head AS ({statement}) INSERT INTO actions_steprun ({', '.join(_NEW_STEP_COLUMNS)})"
-            f" VALUES ({placeholders(_NEW_STEP_COLUMNS)}) RETURNING id",
-            [*params, *_new_step_params(prepared)],
-        )
-        prepared.pk, prepared._state.adding = new_id, False
-    else:
-        sql(statement, params)
-        prepared.save()
+    """`statement` (an UPDATE), then the new step record `prepared` if there is one."""
+    _sql_then_new_steps(statement, params, [] if prepared is None else [prepared])
 
 
 def _sql_then_new_steps(statement: str, params: list, prepared: list[StepRun]) -> None:
-    """`_sql_then_new_step` for a batch's new step records (its claim): on PostgreSQL the UPDATE and
-    the records' INSERT in one statement."""
+    """`statement` (an UPDATE), then the new step records `prepared`: on PostgreSQL both in one
+    statement (a data-modifying WITH), one round trip fewer."""
     if not prepared:
         sql(statement, params)
         return
