@@ -378,9 +378,11 @@ def _names_remote_files(data: Any) -> bool:
     return any(isinstance(item, dict) and "remoteUrl" in item for item in values)
 
 
-def _prefetch(flow: Flow, data: Any, fields: list[Field] | None = None) -> Fetched:
+def task_files_fetch(*, flow: Flow, data: Any, fields: list[Field] | None = None) -> Fetched:
     """The files the data names by remoteUrl, fetched before the write takes its transaction and
-    locks: a slow server must not hold the task's row lock (see remote_files_fetch)."""
+    locks: a slow server must not hold the task's row lock (see remote_files_fetch). A caller that
+    writes inside a transaction of its own (a step's `apply`) fetches them with this before it opens
+    it and hands them to the write as `fetched`."""
     if not _names_remote_files(data):
         return {}
     return remote_files_fetch(fields=fields if fields is not None else flow_fields(flow=flow), data=data)
@@ -529,7 +531,7 @@ def task_create(
     fields: list[Field] | None = None,
 ) -> Task:
     _check_source(source)
-    fetched = _prefetch(flow, data, fields)
+    fetched = task_files_fetch(flow=flow, data=data, fields=fields)
     if fields is None:
         fields = flow_fields(flow=flow)
     if _one_statement_create(fields):
@@ -614,9 +616,14 @@ def _change_in_transaction(*, task: Task, actor: User | None, source: str, depth
     return locked
 
 
-def task_update(*, task: Task, actor: User | None, data: dict, source: str = "api", depth: int = 0) -> Task:
-    """Partial update: only the keys present change. No event when nothing changed."""
-    fetched = _prefetch(task.flow, data)
+def task_update(
+    *, task: Task, actor: User | None, data: dict, source: str = "api", depth: int = 0, fetched: Fetched | None = None
+) -> Task:
+    """Partial update: only the keys present change. No event when nothing changed.
+
+    `fetched`: the data's remote files as task_files_fetch fetched them, when the caller did."""
+    if fetched is None:
+        fetched = task_files_fetch(flow=task.flow, data=data)
 
     def build(locked: Task, fields: list[Field]) -> dict:
         return _validate(
