@@ -529,9 +529,11 @@ def task_create(
     source: str = "api",
     depth: int = 0,
     fields: list[Field] | None = None,
+    fetched: Fetched | None = None,
 ) -> Task:
     _check_source(source)
-    fetched = task_files_fetch(flow=flow, data=data, fields=fields)
+    if fetched is None:
+        fetched = task_files_fetch(flow=flow, data=data, fields=fields)
     if fields is None:
         fields = flow_fields(flow=flow)
     if _one_statement_create(fields):
@@ -649,20 +651,27 @@ def task_upsert(
         raise TaskValidationError({"body": ["must be a JSON object"]})
     if fields is None:
         fields = flow_fields(flow=flow)
+    # Once for the create and the update alike: after a race, both are tried with the same files.
+    fetched = task_files_fetch(flow=flow, data=data, fields=fields)
     existing = _find_by_body_key(flow, data, fields)
     if existing is not None:
-        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
+        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth, fetched=fetched), False
     try:
-        return task_create(flow=flow, actor=actor, data=data, source=source, depth=depth, fields=fields), True
+        created = task_create(
+            flow=flow, actor=actor, data=data, source=source, depth=depth, fields=fields, fetched=fetched
+        )
+        return created, True
     except _DuplicateKey:
         # A concurrent request created the same key between our lookup and insert: update it instead.
         existing = _find_by_body_key(flow, data, fields)
         if existing is None:
             raise
-        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
+        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth, fetched=fetched), False
 
 
 def _find_by_body_key(flow: Flow, data: dict, fields: list[Field]) -> Task | None:
+    """The task whose unique key the body names, as far as the update needs it: its id (which the
+    update locks and reads the task by) and its flow, the one in hand."""
     key_field = _key_field(fields)
     if key_field is None:
         return None
@@ -673,7 +682,7 @@ def _find_by_body_key(flow: Flow, data: dict, fields: list[Field]) -> Task | Non
         key = key_text(key_field, field_from_json(key_field, value, flow=flow, members={}))
     except ValueError:
         return None  # the create reports why the value is invalid
-    return Task.objects.filter(flow=flow, key=key).first() if key else None
+    return flow.tasks.filter(key=key).only("pk", "flow").first() if key else None
 
 
 def task_delete(*, task: Task, actor: User | None, source: str = "api", depth: int = 0) -> None:
