@@ -1,4 +1,5 @@
-"""Steps that set a file field by remoteUrl (update_data's values, an API Call's answer): the file is
+"""Steps that set a file field by remoteUrl (update_data's values, an API Call's answer, a new task's
+values): the file is
 fetched through the outbound boundary before the engine opens the transaction that applies the
 step, so a slow file server holds neither that transaction nor (SQLite) the database's write lock.
 A real loopback file server, the engine run directly in this thread."""
@@ -12,10 +13,11 @@ from actions.engine import run_execute
 from actions.services import action_perform
 from flows.models import Field
 from flows.services import flow_schema_bump
-from tasks.models import Task, TaskEvent
+from tasks.models import Task, TaskEvent, TaskLink
 from tasks.services import task_to_json
 from tests.actions.conftest import reply_json
 from tests.receivers import Receiver, Reply
+from tests.workflows.conftest import crm, start_workflow  # noqa: F401 - the workflow tests' fixture, shared
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +116,22 @@ def test_an_api_calls_answer_naming_a_remote_file_fetches_it_before_the_steps_tr
     assert json.loads(receiver.requests[0].body)["task"]["id"] == seed.task.pk
     assert files.depths == [outside]
     assert stored(settings, seed, contract) == b"remote bytes"
+
+
+def test_create_task_fetches_a_remote_file_before_the_steps_transaction(
+    crm, files, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    attachment = Field.objects.create(flow=crm.tasks, name="Attachment", type=Field.Type.FILE, position=10)
+    flow_schema_bump(flows=[crm.tasks])
+    config = {"fields": {"Name": "Call back", "Attachment": [{"remoteUrl": files.url_for("/deal%201.txt")}]}}
+    lead = crm.lead()
+    run = start_workflow(lead, [{"actionType": "create_task", "config": config}])
+    files.depths.clear()  # in case saving the step checked the value by fetching it
+    outside = len(connection.atomic_blocks)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_execute(run.pk)
+    assert run.status == "success", run.errors
+    assert files.depths == [outside]
+    [item] = TaskLink.objects.get(from_task=lead).to_task.data[str(attachment.pk)]
+    assert (settings.MEDIA_ROOT / "blobs" / item["blobId"]).read_bytes() == b"remote bytes"
