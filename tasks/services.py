@@ -226,7 +226,8 @@ def _validate(
         key = key_text(key_field, cleaned["data"][str(key_field.pk)])
         if len(key) > KEY_MAX:
             errors[key_field.name] = [f"must be at most {KEY_MAX} characters as the unique key"]
-        elif key:
+        elif key and (task is None or key != task.key):
+            # A task keeping its own key (an upsert always names it) holds it: nothing to look up.
             taken = Task.objects.filter(flow=flow, key=key)
             if task is not None:
                 taken = taken.exclude(pk=task.pk)
