@@ -226,7 +226,8 @@ def _validate(
         key = key_text(key_field, cleaned["data"][str(key_field.pk)])
         if len(key) > KEY_MAX:
             errors[key_field.name] = [f"must be at most {KEY_MAX} characters as the unique key"]
-        elif key:
+        elif key and (task is None or key != task.key):
+            # A task keeping its own key (an upsert always names it) holds it: nothing to look up.
             taken = Task.objects.filter(flow=flow, key=key)
             if task is not None:
                 taken = taken.exclude(pk=task.pk)
@@ -378,9 +379,11 @@ def _names_remote_files(data: Any) -> bool:
     return any(isinstance(item, dict) and "remoteUrl" in item for item in values)
 
 
-def _prefetch(flow: Flow, data: Any, fields: list[Field] | None = None) -> Fetched:
+def task_files_fetch(*, flow: Flow, data: Any, fields: list[Field] | None = None) -> Fetched:
     """The files the data names by remoteUrl, fetched before the write takes its transaction and
-    locks: a slow server must not hold the task's row lock (see remote_files_fetch)."""
+    locks: a slow server must not hold the task's row lock (see remote_files_fetch). A caller that
+    writes inside a transaction of its own (a step's `apply`) fetches them with this before it opens
+    it and hands them to the write as `fetched`."""
     if not _names_remote_files(data):
         return {}
     return remote_files_fetch(fields=fields if fields is not None else flow_fields(flow=flow), data=data)
@@ -527,9 +530,11 @@ def task_create(
     source: str = "api",
     depth: int = 0,
     fields: list[Field] | None = None,
+    fetched: Fetched | None = None,
 ) -> Task:
     _check_source(source)
-    fetched = _prefetch(flow, data, fields)
+    if fetched is None:
+        fetched = task_files_fetch(flow=flow, data=data, fields=fields)
     if fields is None:
         fields = flow_fields(flow=flow)
     if _one_statement_create(fields):
@@ -614,9 +619,14 @@ def _change_in_transaction(*, task: Task, actor: User | None, source: str, depth
     return locked
 
 
-def task_update(*, task: Task, actor: User | None, data: dict, source: str = "api", depth: int = 0) -> Task:
-    """Partial update: only the keys present change. No event when nothing changed."""
-    fetched = _prefetch(task.flow, data)
+def task_update(
+    *, task: Task, actor: User | None, data: dict, source: str = "api", depth: int = 0, fetched: Fetched | None = None
+) -> Task:
+    """Partial update: only the keys present change. No event when nothing changed.
+
+    `fetched`: the data's remote files as task_files_fetch fetched them, when the caller did."""
+    if fetched is None:
+        fetched = task_files_fetch(flow=task.flow, data=data)
 
     def build(locked: Task, fields: list[Field]) -> dict:
         return _validate(
@@ -642,20 +652,27 @@ def task_upsert(
         raise TaskValidationError({"body": ["must be a JSON object"]})
     if fields is None:
         fields = flow_fields(flow=flow)
+    # Once for the create and the update alike: after a race, both are tried with the same files.
+    fetched = task_files_fetch(flow=flow, data=data, fields=fields)
     existing = _find_by_body_key(flow, data, fields)
     if existing is not None:
-        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
+        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth, fetched=fetched), False
     try:
-        return task_create(flow=flow, actor=actor, data=data, source=source, depth=depth, fields=fields), True
+        created = task_create(
+            flow=flow, actor=actor, data=data, source=source, depth=depth, fields=fields, fetched=fetched
+        )
+        return created, True
     except _DuplicateKey:
         # A concurrent request created the same key between our lookup and insert: update it instead.
         existing = _find_by_body_key(flow, data, fields)
         if existing is None:
             raise
-        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth), False
+        return task_update(task=existing, actor=actor, data=data, source=source, depth=depth, fetched=fetched), False
 
 
 def _find_by_body_key(flow: Flow, data: dict, fields: list[Field]) -> Task | None:
+    """The task whose unique key the body names, as far as the update needs it: its id (which the
+    update locks and reads the task by) and its flow, the one in hand."""
     key_field = _key_field(fields)
     if key_field is None:
         return None
@@ -666,7 +683,7 @@ def _find_by_body_key(flow: Flow, data: dict, fields: list[Field]) -> Task | Non
         key = key_text(key_field, field_from_json(key_field, value, flow=flow, members={}))
     except ValueError:
         return None  # the create reports why the value is invalid
-    return Task.objects.filter(flow=flow, key=key).first() if key else None
+    return flow.tasks.filter(key=key).only("pk", "flow").first() if key else None
 
 
 def task_delete(*, task: Task, actor: User | None, source: str = "api", depth: int = 0) -> None:

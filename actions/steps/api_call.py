@@ -27,8 +27,8 @@ from actions.steps.base import (
 )
 from flowsite import jsonsafe
 from tasks.models import Task
-from tasks.services import task_update
-from tasks.values import TaskValidationError
+from tasks.services import task_files_fetch, task_update
+from tasks.values import Fetched, TaskValidationError
 
 
 def user_payload(user) -> dict[str, Any] | None:
@@ -123,21 +123,23 @@ class ApiCall(StepType):
         if not isinstance(changes, dict):
             raise StepFailed('the answer\'s "task" must be a JSON object', request=request_record, response=record)
         task_id = ctx.task.pk
+        # Files the answer names by remoteUrl are fetched before the engine's transaction opens.
+        fetched = task_files_fetch(flow=ctx.task.flow, data=changes)
 
         def apply() -> None:
-            merge_answer(ctx, task_id, changes)
+            merge_answer(ctx, task_id, changes, fetched)
 
         return StepResult(request=request_record, response=record, output={"task": changes}, apply=apply)
 
 
-def merge_answer(ctx: StepContext, task_id: int, changes: dict) -> None:
+def merge_answer(ctx: StepContext, task_id: int, changes: dict, fetched: Fetched) -> None:
     """Validate the answer's task exactly as the Task API would, then merge it, or fail the step
     and merge nothing."""
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
         raise StepFailed("the task no longer exists")
     try:
-        task_update(task=task, actor=ctx.user, data=changes, source=ctx.source, depth=ctx.depth)
+        task_update(task=task, actor=ctx.user, data=changes, source=ctx.source, depth=ctx.depth, fetched=fetched)
     except TaskValidationError as exc:
         reasons = "; ".join(f"{name}: {', '.join(map(str, why))}" for name, why in exc.errors.items())
         raise StepFailed(f"the answer's task was refused ({reasons})")

@@ -5,8 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import transaction
+from django.db import connection, transaction
 
+import tasks.services
 from flows.models import Field
 from tasks.models import Task
 from tests.factories import FieldFactory, make_task, token_for
@@ -123,6 +124,44 @@ def test_upload_by_remote_url_goes_through_the_outbound_boundary(
     assert item["filename"] == "report 1.txt"
     assert item["contentType"] == "text/plain"
     assert [(r.method, r.path) for r in files_server.requests] == [("GET", "/docs/report%201.txt")]
+    assert (media_root / "blobs" / item["blobId"]).read_bytes() == b"remote bytes"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite's create holds the one write lock from its check to its write: no other create in between",
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_upsert_that_loses_the_race_for_its_key_fetches_the_file_once(
+    world, api, contract, files_server, media_root, monkeypatch
+):
+    """Another request creates the key between the upsert's lookup and its INSERT: the upsert
+    updates that task with the file it fetched for the create, and the file server is asked once."""
+    FieldFactory(flow=world.flow, name="Code", unique=True)
+    validate = tasks.services._validate
+    raced = []
+
+    def other_request():
+        try:
+            raced.append(make_task(world.flow, world.admin, {"Code": "A"}))  # committed at once
+        finally:
+            connection.close()
+
+    def validate_then_race(**kwargs):
+        cleaned = validate(**kwargs)
+        if not raced:
+            monkeypatch.setattr(tasks.services, "_validate", validate)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(other_request).result()
+        return cleaned
+
+    monkeypatch.setattr(tasks.services, "_validate", validate_then_race)
+    body = {"Code": "A", "Contract": [{"remoteUrl": files_server.url_for("/a.txt")}]}
+    response = api(world.admin).post(f"{SALES}/tasks", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["id"] == raced[0].pk
+    assert len(files_server.requests) == 1
+    [item] = response.json()["Contract"]
     assert (media_root / "blobs" / item["blobId"]).read_bytes() == b"remote bytes"
 
 

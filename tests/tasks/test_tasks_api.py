@@ -222,6 +222,8 @@ def test_duplicate_unique_key_is_422(world, api):
     response = client.patch(f"{SALES}/tasks/B", {"Code": "A"}, format="json")
     assert response.status_code == 422
     assert response.json() == {"errors": {"Code": ["has already been taken"]}}
+    # Sending the task's own key is no clash.
+    assert client.patch(f"{SALES}/tasks/B", {"Code": "B", "Stage": "Done"}, format="json").status_code == 200
     # Changing the key moves the task's address.
     assert client.patch(f"{SALES}/tasks/B", {"Code": "C"}, format="json").status_code == 200
     assert client.get(f"{SALES}/tasks/C").status_code == 200

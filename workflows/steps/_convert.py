@@ -11,8 +11,8 @@ from rest_framework import serializers
 from actions.steps.base import StepConfigError, StepConfigSerializer, StepFailed, StepResult, StepType, only_keys
 from flows.models import Field
 from tasks.models import TaskLink
-from tasks.services import flow_fields, task_create
-from tasks.values import TaskValidationError, field_from_json, flow_member_emails, is_empty
+from tasks.services import flow_fields, task_create, task_files_fetch
+from tasks.values import Fetched, TaskValidationError, field_from_json, flow_member_emails, is_empty
 from workflows.modules import module_flow
 from workflows.steps._common import (
     WORKFLOW,
@@ -120,22 +120,26 @@ class Convert(StepType):
         if config.get("stage"):
             data["Stage"] = config["stage"]
         output: dict = {"flow": target.name, "skipped": skipped}
+        # Files named by remoteUrl are fetched before the engine opens the step's transaction.
+        fetched = task_files_fetch(flow=target, data=data)
 
         def apply() -> None:
-            created = self.create(ctx, source, target, data, overrides, skipped)
+            created = self.create(ctx, source, target, data, overrides, skipped, fetched)
             TaskLink.objects.create(from_task=source, to_task=created, relation=self.relation)
             output[f"{self.noun}_id"] = created.pk
             self.after(ctx, source, output)
 
         return StepResult(output=output, apply=apply)
 
-    def create(self, ctx, source, target, data: dict, overrides: dict, skipped: dict):
+    def create(self, ctx, source, target, data: dict, overrides: dict, skipped: dict, fetched: Fetched):
         """task_create; a copied value the target still refuses (a taken unique key, say) is skipped
         and the create tried once more. Refused overrides or missing required fields fail the step."""
         for attempt in range(2):
             try:
                 with transaction.atomic():
-                    return task_create(flow=target, actor=None, data=data, source=ctx.source, depth=ctx.depth)
+                    return task_create(
+                        flow=target, actor=None, data=data, source=ctx.source, depth=ctx.depth, fetched=fetched
+                    )
             except TaskValidationError as exc:
                 lowered = {name.lower() for name in overrides} | {"stage"}
                 copied = [name for name in exc.errors if name.lower() not in lowered and name in data]

@@ -15,8 +15,8 @@ from actions.steps.base import (
     register,
 )
 from tasks.models import TaskLink
-from tasks.services import task_create
-from tasks.values import TaskValidationError
+from tasks.services import task_create, task_files_fetch
+from tasks.values import Fetched, TaskValidationError
 from workflows.modules import module_flow
 from workflows.steps._common import (
     WORKFLOW,
@@ -110,17 +110,19 @@ class CreateTask(StepType):
         if assignee:
             data["Assigned To"] = assignee
         output: dict = {"flow": target.name}
+        # Files named by remoteUrl are fetched before the engine opens the step's transaction.
+        fetched = task_files_fetch(flow=target, data=data)
 
         def apply() -> None:
-            created = create_linked(ctx, trigger.task, target, data, relation="follow_up")
+            created = create_linked(ctx, trigger.task, target, data, relation="follow_up", fetched=fetched)
             output["task_id"] = created.pk
 
         return StepResult(output=output, apply=apply)
 
 
-def create_linked(ctx, source, target, data: dict, *, relation: str):
+def create_linked(ctx, source, target, data: dict, *, relation: str, fetched: Fetched):
     try:
-        created = task_create(flow=target, actor=None, data=data, source=ctx.source, depth=ctx.depth)
+        created = task_create(flow=target, actor=None, data=data, source=ctx.source, depth=ctx.depth, fetched=fetched)
     except TaskValidationError as exc:
         raise StepFailed(f"the new task was refused by {target.name} ({reasons(exc.errors)})")
     TaskLink.objects.create(from_task=source, to_task=created, relation=relation)

@@ -23,7 +23,7 @@ from actions.steps.base import (
     only_keys,
     register,
 )
-from tasks.services import task_update, task_validate
+from tasks.services import task_files_fetch, task_update, task_validate
 from tasks.values import TaskValidationError
 from workflows.steps._common import Trigger, check_field_names, clean_values, has_placeholder, reasons
 
@@ -123,11 +123,14 @@ class UpdateField(StepType):
     def execute(self, ctx, config):
         trigger = Trigger(ctx)
         data = trigger.data(self.values(config))
+        # Files named by remoteUrl are fetched now, before the engine opens the transaction that
+        # applies the step: a slow file server must not hold it (nor, on SQLite, the write lock).
+        fetched = task_files_fetch(flow=trigger.task.flow, data=data)
 
         def apply() -> None:
             try:
                 ctx.task_after = task_update(
-                    task=trigger.task, actor=ctx.user, data=data, source=ctx.source, depth=ctx.depth
+                    task=trigger.task, actor=ctx.user, data=data, source=ctx.source, depth=ctx.depth, fetched=fetched
                 )
             except TaskValidationError as exc:
                 raise StepFailed(f"the values were refused ({reasons(exc.errors)})")
