@@ -326,16 +326,31 @@ def _record(task: Task, *, kind: str, changes: dict, actor: User | None, source:
 
 # The columns a change writes (`_apply`, and the time of the change).
 _CHANGED = ("stage", "assignee", "data", "key", "tags", "updated_at")
+# A "created" event written in its task's INSERT statement takes these from the new task's id.
+_FROM_NEW_TASK = ("task_id", "task_ref")
+
+
+def _event_row(event: TaskEvent, *, new_task: bool = False) -> tuple[tuple[str, ...], list]:
+    """A hand-written INSERT of `event` (the one-statement writes): its columns (all but the id) and the
+    parameters of their values, but for a `new_task` written in the same statement, whose id the
+    statement puts in the event's task and task_ref itself."""
+    columns, params = [], []
+    for field in TaskEvent._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if not (new_task and field.attname in _FROM_NEW_TASK):
+            params.append(field.get_db_prep_save(getattr(event, field.attname), connection))
+    return tuple(columns), params
 
 
 @cache
-def _save_and_record_statement() -> str:
+def _save_and_record_statement(event_columns: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
-    columns = [field.column for field in TaskEvent._meta.concrete_fields if not field.primary_key]
     changed = [Task._meta.get_field(name).column for name in _CHANGED]
     return (
-        f"WITH event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, columns))})"
-        f" VALUES ({', '.join(['%s'] * len(columns))}))"
+        f"WITH event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, event_columns))})"
+        f" VALUES ({', '.join(['%s'] * len(event_columns))}))"
         f" UPDATE {quote(Task._meta.db_table)} SET {', '.join(f'{quote(column)} = %s' for column in changed)}"
         " WHERE id = %s"
     )
@@ -354,16 +369,12 @@ def _save_and_record(task: Task, *, changes: dict, actor: User | None, source: s
     heard = _heard(task.flow)
     event = _event(task.flow, task, TaskEvent.Kind.UPDATED, changes, actor, source, depth, None if heard else now)
     event.created_at = task.updated_at = now  # auto_now_add and auto_now, as the ORM's save sets them
-    params = [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field in TaskEvent._meta.concrete_fields
-        if not field.primary_key
-    ]
+    columns, params = _event_row(event)
     for name in _CHANGED:
         field = Task._meta.get_field(name)
         params.append(field.get_db_prep_save(getattr(task, field.attname), connection))
     with connection.cursor() as cursor:
-        cursor.execute(_save_and_record_statement(), [*params, task.pk])
+        cursor.execute(_save_and_record_statement(columns), [*params, task.pk])
     if heard:
         _ring_after_commit()
 
@@ -457,12 +468,10 @@ def _save(task: Task, fields: list[Field]) -> None:
 
 
 @cache
-def _create_and_record_statement() -> str:
+def _create_and_record_statement(event_columns: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
     task_columns = [field.column for field in Task._meta.concrete_fields if not field.primary_key]
-    event_columns = [field.column for field in TaskEvent._meta.concrete_fields if not field.primary_key]
-    # The event's task and task_ref are the new task's id; every other value is a parameter.
-    from_task = {TaskEvent._meta.get_field("task").column, TaskEvent._meta.get_field("task_ref").column}
+    from_task = {TaskEvent._meta.get_field(name).column for name in _FROM_NEW_TASK}
     event_values = ["task.id" if column in from_task else "%s" for column in event_columns]
     return (
         f"WITH task AS (INSERT INTO {quote(Task._meta.db_table)} ({', '.join(map(quote, task_columns))})"
@@ -486,15 +495,11 @@ def _create_and_record(task: Task, *, changes: dict, actor: User | None, source:
         for field in Task._meta.concrete_fields
         if not field.primary_key
     ]
-    from_task = {"task_id", "task_ref"}
-    params += [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field in TaskEvent._meta.concrete_fields
-        if not field.primary_key and field.attname not in from_task
-    ]
+    event_columns, event_params = _event_row(event, new_task=True)
+    params += event_params
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_create_and_record_statement(), params)
+            cursor.execute(_create_and_record_statement(event_columns), params)
             task.pk = cursor.fetchone()[0]
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
