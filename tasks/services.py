@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from flows.models import Field, Flow, FlowMembership, Stage, User
 from flows.selectors import flow_fields, flow_first_stage, flow_read_now
+from flowsite import doorbell
 from tasks.models import Comment, Mention, Notification, Task, TaskEvent
 from tasks.selectors import task_with_relations
 from tasks.values import (
@@ -261,17 +262,26 @@ EVENTS_RECORDED_HOOKS: list[Callable[[], None]] = []
 EVENTS_HEARD: list[Callable[[Flow], bool]] = []
 
 
-def task_events_subscribe(*, hook: Callable[[], None], heard: Callable[[Flow], bool]) -> None:
+# The doorbell (flowsite.doorbell) a hook rings, for hooks whose ring is all they do: a create written
+# in one statement on PostgreSQL rings it in that statement instead of calling the hook after it.
+EVENTS_RING_TOPICS: dict[Callable[[], None], str] = {}
+
+
+def task_events_subscribe(*, hook: Callable[[], None], heard: Callable[[Flow], bool], topic: str | None = None) -> None:
     """Call `hook` after every commit that recorded task events of a flow `heard(flow)` says the
-    subscriber takes (once per registration)."""
+    subscriber takes (once per registration). `topic`: the doorbell the hook rings, when ringing it
+    is all the hook must do (its listeners, in this process too, hear it wherever it is rung)."""
     if hook not in EVENTS_RECORDED_HOOKS:
         EVENTS_RECORDED_HOOKS.append(hook)
         EVENTS_HEARD.append(heard)
+        if topic is not None:
+            EVENTS_RING_TOPICS[hook] = topic
 
 
-def _events_committed() -> None:
+def _events_committed(rung: tuple[Callable[[], None], ...] = ()) -> None:
     for hook in list(EVENTS_RECORDED_HOOKS):
-        hook()
+        if hook not in rung:
+            hook()
 
 
 def _check_source(source: str) -> None:
@@ -300,10 +310,12 @@ def _heard(flow: Flow) -> bool:
     return any(takes(flow) for takes in EVENTS_HEARD)
 
 
-def _ring_after_commit() -> None:
-    # robust: the write has committed by then, and a doorbell that fails must not turn it into an
-    # error (the worker's sweep finds events nobody rang for).
-    transaction.on_commit(_events_committed, robust=True)
+def _ring_after_commit(rung: tuple[Callable[[], None], ...] = ()) -> None:
+    """The hooks after the commit, but those whose doorbell the write rang itself (`rung`)."""
+    if len(rung) < len(EVENTS_RECORDED_HOOKS):
+        # robust: the write has committed by then, and a doorbell that fails must not turn it into an
+        # error (the worker's sweep finds events nobody rang for).
+        transaction.on_commit(partial(_events_committed, rung), robust=True)
 
 
 def _event(flow, task, kind, changes, actor, source, depth, dispatched_at) -> TaskEvent:
@@ -468,7 +480,7 @@ def _save(task: Task, fields: list[Field]) -> None:
 
 
 @cache
-def _create_and_record_statement(event_columns: tuple[str, ...]) -> str:
+def _create_and_record_statement(event_columns: tuple[str, ...], rings: int) -> str:
     quote = connection.ops.quote_name
     task_columns = [field.column for field in Task._meta.concrete_fields if not field.primary_key]
     from_task = {TaskEvent._meta.get_field(name).column for name in _FROM_NEW_TASK}
@@ -478,15 +490,18 @@ def _create_and_record_statement(event_columns: tuple[str, ...]) -> str:
         f" VALUES ({', '.join(['%s'] * len(task_columns))}) RETURNING id),"
         f" event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, event_columns))})"
         f" SELECT {', '.join(event_values)} FROM task)"
-        " SELECT id FROM task"
+        f" SELECT {', '.join(['id', *[doorbell.RING_IN_STATEMENT] * rings])} FROM task"
     )
 
 
 def _create_and_record(task: Task, *, changes: dict, actor: User | None, source: str, depth: int) -> None:
     """Insert a new task and its "created" event in one statement (PostgreSQL): a data-modifying
     WITH, atomic by itself, so outside a transaction no BEGIN or COMMIT is needed either. A
-    duplicate unique key is refused as _save refuses it."""
+    duplicate unique key is refused as _save refuses it. The doorbells whose ring is all their hook
+    does (EVENTS_RING_TOPICS) ring in the statement, heard when it commits as a ring after it would
+    be, without a round trip of their own; the other hooks are called after it."""
     heard = _heard(task.flow)
+    rung = tuple(hook for hook in EVENTS_RECORDED_HOOKS if hook in EVENTS_RING_TOPICS) if heard else ()
     now = timezone.now()
     event = _event(task.flow, task, TaskEvent.Kind.CREATED, changes, actor, source, depth, None if heard else now)
     task.created_at = task.updated_at = event.created_at = now  # auto_now_add and auto_now, as save() sets them
@@ -499,7 +514,8 @@ def _create_and_record(task: Task, *, changes: dict, actor: User | None, source:
     params += event_params
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_create_and_record_statement(event_columns), params)
+            channels = [doorbell.channel(EVENTS_RING_TOPICS[hook]) for hook in rung]
+            cursor.execute(_create_and_record_statement(event_columns, len(rung)), [*params, *channels])
             task.pk = cursor.fetchone()[0]
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
@@ -509,7 +525,7 @@ def _create_and_record(task: Task, *, changes: dict, actor: User | None, source:
     task._state.adding = False
     task._state.db = connection.alias
     if heard:
-        _ring_after_commit()
+        _ring_after_commit(rung)
 
 
 def _one_statement_create(fields: list[Field]) -> bool:
