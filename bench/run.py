@@ -326,7 +326,9 @@ class Bench:
         bodies = [{"Company Name": f"Ingest {i}", "Source": "bench", "Amount": str(i)} for i in range(n)]
         headers = {"Authorization": f"Bearer {self.data['token']}"}
         load(self.stack.web_url, headers, path, bodies[:200], clients)  # warm every web worker
+        web_before = self.stack.web_cpu()
         results, elapsed = load(self.stack.web_url, headers, path, bodies, clients)
+        web_cpu = self.stack.web_cpu() - web_before
         ok = [r for r in results if r[2] == 201]
         rate = len(ok) / elapsed
         p99 = pct([r[1] - r[0] for r in ok], 99) * 1000
@@ -344,6 +346,12 @@ class Bench:
             **extra,
         )
         self.row("task ingest", f"{clients} clients, p99", p99, "ms", floor_p99, "<= 20 ms", p99 <= 20, **extra)
+        self.web_cpu_row("task ingest", web_cpu, len(results), site)
+
+    def web_cpu_row(self, name: str, web_cpu: float, posts: int, site: dict) -> None:
+        """gunicorn's CPU (its processes' utime + stime from /proc over the measured POSTs) a POST,
+        beside the plain view's: less load-sensitive than a rate on a shared machine."""
+        self.row(name, "web CPU a POST", web_cpu * 1000 / posts, "ms", site["web_cpu_ms"], "report", None)
 
     def site_floor(self, bodies: list, clients: int) -> dict:
         """The floor of the Task API rows: a plain Django view that parses JSON and inserts a row,
@@ -360,13 +368,16 @@ class Bench:
         floor_stack.start_web("bench.floor_site:application", env={"DJANGO_SETTINGS_MODULE": "bench.floor_site"})
         try:
             load(floor_stack.web_url, {}, "/ingest", bodies[:200], clients)
+            web_before = floor_stack.web_cpu()
             floor_results, floor_elapsed = load(floor_stack.web_url, {}, "/ingest", bodies, clients)
+            web_cpu = floor_stack.web_cpu() - web_before
         finally:
             floor_stack.stop()
         floor_ok = [r for r in floor_results if r[2] == 201]
         self.floors["site"] = {
             "per_s": len(floor_ok) / floor_elapsed,
             "p99_ms": pct([r[1] - r[0] for r in floor_ok], 99) * 1000,
+            "web_cpu_ms": web_cpu * 1000 / len(floor_results),
             "n": len(bodies),
         }
         return self.floors["site"]
@@ -385,8 +396,9 @@ class Bench:
         self._wait_deliveries(start, sum(1 for r in warmed if r[2] == 201), self.args.drain_timeout)
         bodies = [{"Company Name": f"Relay {i}", "Source": "bench"} for i in range(n)]
         start = self.stack.receiver_count()
-        cpu_before = self.stack.worker_cpu()
+        cpu_before, web_before = self.stack.worker_cpu(), self.stack.web_cpu()
         results, elapsed = load(self.stack.web_url, headers, path, bodies, clients)
+        web_cpu = self.stack.web_cpu() - web_before
         ok = [r for r in results if r[2] == 201]
         accepted = {r[3]: r[1] for r in ok}
         drained = self._wait_deliveries(start, len(ok), self.args.drain_timeout)
@@ -439,6 +451,7 @@ class Bench:
         self.row(
             "relay", "worker CPU a relayed task", cpu_ms, "ms", float("nan"), "report", None, worker_cpu_s=worker_cpu
         )
+        self.web_cpu_row("relay", web_cpu, len(results), site)
         once = missing == 0 and redelivered == 0 and double_runs == 0 and no_key == 0 and len(ok) > 0
         what = f"delivered once: {len(first)}/{len(ok)}, dup {redelivered + double_runs}"
         self.row("relay", what, len(first), "tasks", len(ok), "all, no duplicate ids", once, **extra)

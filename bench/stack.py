@@ -352,6 +352,12 @@ class Stack:
             return 0.0
         return sum(cpu_seconds(pid) for pid in [self.worker.pid, *children(self.worker.pid)])
 
+    def web_cpu(self) -> float:
+        """CPU seconds used so far by gunicorn and its workers."""
+        if not self.web:
+            return 0.0
+        return sum(cpu_seconds(pid) for pid in [self.web.pid, *children(self.web.pid)])
+
     def receiver_log(self, start: int = 0) -> list[list]:
         client = Http(self.receiver_url)
         try:

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, negotiation, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -95,6 +95,19 @@ def exception_handler(exc, context):
     return response
 
 
+class ContentNegotiation(negotiation.DefaultContentNegotiation):
+    """DRF's negotiation, with its commonest case answered without parsing the Accept header: no
+    format asked for (no query string, no suffix) and anything accepted (no Accept header, or */*)
+    gets the first renderer and its media type, exactly as DRF answers it. Any other request is
+    DRF's to negotiate (a 406 for a type no renderer makes, ?format=)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        meta = request.META
+        if not format_suffix and meta.get("HTTP_ACCEPT", "*/*") == "*/*" and not meta.get("QUERY_STRING"):
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+
 class ApiView(APIView):
     """Base for every API view: adds Flowdock's `Flowdock-User` header, and reads every write's body.
 
@@ -107,6 +120,7 @@ class ApiView(APIView):
     """
 
     error_shapes: dict[int, Any] = FLOWDOCK_ERRORS
+    content_negotiation_class = ContentNegotiation
     input_status = status.HTTP_400_BAD_REQUEST
     parse_status = status.HTTP_400_BAD_REQUEST
 

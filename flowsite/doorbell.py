@@ -96,8 +96,15 @@ class DatagramListener:
         self._sock, self._pid = None, 0
 
 
-def _channel(topic: str) -> str:
+def channel(topic: str) -> str:
+    """The PostgreSQL channel of a topic."""
     return f"flowsite_{topic}"
+
+
+# A ring carried by a PostgreSQL statement (an expression of its SELECT list; its parameter is the
+# topic's channel): heard when the statement's transaction commits, as ring() after the commit would
+# be, without a round trip of its own.
+RING_IN_STATEMENT = "pg_notify(%s, '')"
 
 
 class NotifyListener:
@@ -115,7 +122,7 @@ class NotifyListener:
         params = connections[self.alias].get_connection_params()
         params.setdefault("connect_timeout", 5)
         conn = psycopg.connect(**params, autocommit=True)
-        conn.execute(f"LISTEN {_channel(self.topic)}")
+        conn.execute(f"LISTEN {channel(self.topic)}")
         return conn
 
     def wait(self, seconds: float) -> bool:
@@ -148,7 +155,7 @@ def ring(topic: str) -> None:
     PostgreSQL delivers it at commit and folds repeats), a datagram on SQLite."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {_channel(topic)}")
+            cursor.execute(f"NOTIFY {channel(topic)}")
     else:
         datagram_ring(topic)
 

@@ -78,15 +78,19 @@ def loads(text: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise UnsafeJSON("The body must be UTF-8.")
-    if depth(text) > max_depth:
+    # No deeper than it has opening brackets: most bodies need no walk of their nesting.
+    if text.count("[") + text.count("{") > max_depth and depth(text) > max_depth:
         raise UnsafeJSON(f"JSON nested more than {max_depth} levels deep.")
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:  # not reachable past the depth check; kept so no caller ever sees one
         raise UnsafeJSON(f"JSON nested more than {max_depth} levels deep.")
-    problem = _text_problem(value)
-    if problem:
-        raise UnsafeJSON(problem)
+    # A lone surrogate or a NUL in the value came from a \u escape or from the text itself (the parser
+    # refuses a raw NUL in a string): text with neither has nothing to look for.
+    if "\\" in text or _SURROGATE_RE.search(text):
+        problem = _text_problem(value)
+        if problem:
+            raise UnsafeJSON(problem)
     return value
 
 

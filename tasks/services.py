@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from flows.models import Field, Flow, FlowMembership, Stage, User
 from flows.selectors import flow_fields, flow_first_stage, flow_read_now
+from flowsite import doorbell
 from tasks.models import Comment, Mention, Notification, Task, TaskEvent
 from tasks.selectors import task_with_relations
 from tasks.values import (
@@ -262,17 +263,26 @@ EVENTS_RECORDED_HOOKS: list[Callable[[], None]] = []
 EVENTS_HEARD: list[Callable[[Flow], bool]] = []
 
 
-def task_events_subscribe(*, hook: Callable[[], None], heard: Callable[[Flow], bool]) -> None:
+# The doorbell (flowsite.doorbell) a hook rings, for hooks whose ring is all they do: a create written
+# in one statement on PostgreSQL rings it in that statement instead of calling the hook after it.
+EVENTS_RING_TOPICS: dict[Callable[[], None], str] = {}
+
+
+def task_events_subscribe(*, hook: Callable[[], None], heard: Callable[[Flow], bool], topic: str | None = None) -> None:
     """Call `hook` after every commit that recorded task events of a flow `heard(flow)` says the
-    subscriber takes (once per registration)."""
+    subscriber takes (once per registration). `topic`: the doorbell the hook rings, when ringing it
+    is all the hook must do (its listeners, in this process too, hear it wherever it is rung)."""
     if hook not in EVENTS_RECORDED_HOOKS:
         EVENTS_RECORDED_HOOKS.append(hook)
         EVENTS_HEARD.append(heard)
+        if topic is not None:
+            EVENTS_RING_TOPICS[hook] = topic
 
 
-def _events_committed() -> None:
+def _events_committed(rung: tuple[Callable[[], None], ...] = ()) -> None:
     for hook in list(EVENTS_RECORDED_HOOKS):
-        hook()
+        if hook not in rung:
+            hook()
 
 
 def _check_source(source: str) -> None:
@@ -301,10 +311,12 @@ def _heard(flow: Flow) -> bool:
     return any(takes(flow) for takes in EVENTS_HEARD)
 
 
-def _ring_after_commit() -> None:
-    # robust: the write has committed by then, and a doorbell that fails must not turn it into an
-    # error (the worker's sweep finds events nobody rang for).
-    transaction.on_commit(_events_committed, robust=True)
+def _ring_after_commit(rung: tuple[Callable[[], None], ...] = ()) -> None:
+    """The hooks after the commit, but those whose doorbell the write rang itself (`rung`)."""
+    if len(rung) < len(EVENTS_RECORDED_HOOKS):
+        # robust: the write has committed by then, and a doorbell that fails must not turn it into an
+        # error (the worker's sweep finds events nobody rang for).
+        transaction.on_commit(partial(_events_committed, rung), robust=True)
 
 
 def _event(flow, task, kind, changes, actor, source, depth, dispatched_at) -> TaskEvent:
@@ -327,16 +339,31 @@ def _record(task: Task, *, kind: str, changes: dict, actor: User | None, source:
 
 # The columns a change writes (`_apply`, and the time of the change).
 _CHANGED = ("stage", "assignee", "data", "key", "tags", "updated_at")
+# A "created" event written in its task's INSERT statement takes these from the new task's id.
+_FROM_NEW_TASK = ("task_id", "task_ref")
+
+
+def _event_row(event: TaskEvent, *, new_task: bool = False) -> tuple[tuple[str, ...], list]:
+    """A hand-written INSERT of `event` (the one-statement writes): its columns (all but the id) and the
+    parameters of their values, but for a `new_task` written in the same statement, whose id the
+    statement puts in the event's task and task_ref itself."""
+    columns, params = [], []
+    for field in TaskEvent._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if not (new_task and field.attname in _FROM_NEW_TASK):
+            params.append(field.get_db_prep_save(getattr(event, field.attname), connection))
+    return tuple(columns), params
 
 
 @cache
-def _save_and_record_statement() -> str:
+def _save_and_record_statement(event_columns: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
-    columns = [field.column for field in TaskEvent._meta.concrete_fields if not field.primary_key]
     changed = [Task._meta.get_field(name).column for name in _CHANGED]
     return (
-        f"WITH event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, columns))})"
-        f" VALUES ({', '.join(['%s'] * len(columns))}))"
+        f"WITH event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, event_columns))})"
+        f" VALUES ({', '.join(['%s'] * len(event_columns))}))"
         f" UPDATE {quote(Task._meta.db_table)} SET {', '.join(f'{quote(column)} = %s' for column in changed)}"
         " WHERE id = %s"
     )
@@ -355,16 +382,12 @@ def _save_and_record(task: Task, *, changes: dict, actor: User | None, source: s
     heard = _heard(task.flow)
     event = _event(task.flow, task, TaskEvent.Kind.UPDATED, changes, actor, source, depth, None if heard else now)
     event.created_at = task.updated_at = now  # auto_now_add and auto_now, as the ORM's save sets them
-    params = [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field in TaskEvent._meta.concrete_fields
-        if not field.primary_key
-    ]
+    columns, params = _event_row(event)
     for name in _CHANGED:
         field = Task._meta.get_field(name)
         params.append(field.get_db_prep_save(getattr(task, field.attname), connection))
     with connection.cursor() as cursor:
-        cursor.execute(_save_and_record_statement(), [*params, task.pk])
+        cursor.execute(_save_and_record_statement(columns), [*params, task.pk])
     if heard:
         _ring_after_commit()
 
@@ -460,27 +483,28 @@ def _save(task: Task, fields: list[Field]) -> None:
 
 
 @cache
-def _create_and_record_statement() -> str:
+def _create_and_record_statement(event_columns: tuple[str, ...], rings: int) -> str:
     quote = connection.ops.quote_name
     task_columns = [field.column for field in Task._meta.concrete_fields if not field.primary_key]
-    event_columns = [field.column for field in TaskEvent._meta.concrete_fields if not field.primary_key]
-    # The event's task and task_ref are the new task's id; every other value is a parameter.
-    from_task = {TaskEvent._meta.get_field("task").column, TaskEvent._meta.get_field("task_ref").column}
+    from_task = {TaskEvent._meta.get_field(name).column for name in _FROM_NEW_TASK}
     event_values = ["task.id" if column in from_task else "%s" for column in event_columns]
     return (
         f"WITH task AS (INSERT INTO {quote(Task._meta.db_table)} ({', '.join(map(quote, task_columns))})"
         f" VALUES ({', '.join(['%s'] * len(task_columns))}) RETURNING id),"
         f" event AS (INSERT INTO {quote(TaskEvent._meta.db_table)} ({', '.join(map(quote, event_columns))})"
         f" SELECT {', '.join(event_values)} FROM task)"
-        " SELECT id FROM task"
+        f" SELECT {', '.join(['id', *[doorbell.RING_IN_STATEMENT] * rings])} FROM task"
     )
 
 
 def _create_and_record(task: Task, *, changes: dict, actor: User | None, source: str, depth: int) -> None:
     """Insert a new task and its "created" event in one statement (PostgreSQL): a data-modifying
     WITH, atomic by itself, so outside a transaction no BEGIN or COMMIT is needed either. A
-    duplicate unique key is refused as _save refuses it."""
+    duplicate unique key is refused as _save refuses it. The doorbells whose ring is all their hook
+    does (EVENTS_RING_TOPICS) ring in the statement, heard when it commits as a ring after it would
+    be, without a round trip of their own; the other hooks are called after it."""
     heard = _heard(task.flow)
+    rung = tuple(hook for hook in EVENTS_RECORDED_HOOKS if hook in EVENTS_RING_TOPICS) if heard else ()
     now = timezone.now()
     event = _event(task.flow, task, TaskEvent.Kind.CREATED, changes, actor, source, depth, None if heard else now)
     task.created_at = task.updated_at = event.created_at = now  # auto_now_add and auto_now, as save() sets them
@@ -489,15 +513,12 @@ def _create_and_record(task: Task, *, changes: dict, actor: User | None, source:
         for field in Task._meta.concrete_fields
         if not field.primary_key
     ]
-    from_task = {"task_id", "task_ref"}
-    params += [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field in TaskEvent._meta.concrete_fields
-        if not field.primary_key and field.attname not in from_task
-    ]
+    event_columns, event_params = _event_row(event, new_task=True)
+    params += event_params
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_create_and_record_statement(), params)
+            channels = [doorbell.channel(EVENTS_RING_TOPICS[hook]) for hook in rung]
+            cursor.execute(_create_and_record_statement(event_columns, len(rung)), [*params, *channels])
             task.pk = cursor.fetchone()[0]
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
@@ -507,7 +528,7 @@ def _create_and_record(task: Task, *, changes: dict, actor: User | None, source:
     task._state.adding = False
     task._state.db = connection.alias
     if heard:
-        _ring_after_commit()
+        _ring_after_commit(rung)
 
 
 def _one_statement_create(fields: list[Field]) -> bool:

@@ -13,12 +13,13 @@ class WorkflowsConfig(AppConfig):
         # The apps below must not import workflows: workflows registers with them instead.
         from actions.jobs import sweep_register
         from tasks.services import task_events_subscribe
-        from workflows.dispatch import events_enqueue, flow_has_triggers
+        from workflows.dispatch import OUTBOX_TOPIC, events_enqueue, flow_has_triggers
         from workflows.jobs import events_sweep, overdue_sweep, start_dispatcher
 
         # A task write never matches workflows itself; in a worker process it wakes the dispatcher.
         # Events of a flow without a module trigger nothing: they are not dispatched at all.
-        task_events_subscribe(hook=events_enqueue, heard=flow_has_triggers)
+        # Its hook rings the outbox's doorbell; the dispatchers, this process's too, listen to it.
+        task_events_subscribe(hook=events_enqueue, heard=flow_has_triggers, topic=OUTBOX_TOPIC)
         sweep_register(sweep=events_sweep)
         # Every worker process dispatches task events in a thread of its own, as it sweeps.
         from django_q.signals import post_spawn

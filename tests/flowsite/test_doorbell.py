@@ -10,6 +10,7 @@ import time
 import psycopg
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from flowsite import doorbell
 from workflows.dispatch import OUTBOX_TOPIC
@@ -82,3 +83,24 @@ def test_a_committed_task_write_rings_the_outbox_doorbell(world, api):
     thread.join(15)
     [(rung, waited)] = result
     assert rung is True and waited < 5.0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite rings with a datagram after the commit")
+def test_a_task_api_create_rings_in_its_own_statement(world, api):
+    """On PostgreSQL the Task API's create carries the outbox's ring in its one statement (heard when
+    it commits), instead of a NOTIFY round trip of its own after it."""
+    world.flow.module = "tasks"
+    world.flow.save(update_fields=["module"])
+    client = api(world.admin)
+    assert client.post("/api/flows/acme/sales/tasks", {}, format="json").status_code == 201
+    thread, result, _ = _waiting(OUTBOX_TOPIC, 10.0)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/flows/acme/sales/tasks", {}, format="json")
+    assert response.status_code == 201, response.content
+    thread.join(15)
+    [(rung, _)] = result
+    assert rung is True
+    sql = [q["sql"] for q in queries]
+    assert not [s for s in sql if s.startswith("NOTIFY")], sql
+    [write] = [s for s in sql if s.startswith("WITH task AS (INSERT")]
+    assert "pg_notify" in write

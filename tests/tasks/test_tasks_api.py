@@ -43,6 +43,32 @@ def test_create_answers_the_seed_shape(sales, api):
     assert response["Flowdock-User"] == str(sales.world.admin.pk)
 
 
+@pytest.mark.parametrize(
+    ("headers", "query", "status"),
+    [
+        ({}, "", 201),
+        ({"HTTP_ACCEPT": "*/*"}, "", 201),
+        ({"HTTP_ACCEPT": "application/json"}, "", 201),
+        ({"HTTP_ACCEPT": "application/json; indent=2"}, "", 201),
+        ({}, "?format=json", 201),
+        ({"HTTP_ACCEPT": "text/html"}, "", 406),
+        ({"HTTP_ACCEPT": ""}, "", 406),
+        ({}, "?format=xml", 404),
+    ],
+)
+def test_the_answer_is_json_and_a_client_that_takes_none_is_refused_before_anything_is_written(
+    sales, api, headers, query, status
+):
+    response = api(sales.world.admin).post(f"{SALES}/tasks{query}", {"Company Name": "A"}, format="json", **headers)
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    assert Task.objects.count() == (1 if status == 201 else 0)
+    if status == 201:
+        assert response.json()["Company Name"] == "A"
+    else:
+        assert set(response.json()) == {"message"}
+
+
 def test_numbers_may_be_numbers_or_strings_and_come_back_normalized(sales, api):
     client = api(sales.world.admin)
     response = client.post(
