@@ -47,6 +47,7 @@ from actions.run_store import (
     runs_claim,
     runs_due,
     runs_end,
+    runs_insert,
     runs_mark_rung,
     runs_next_on_tasks,
     runs_ready,
@@ -128,7 +129,7 @@ def runs_create(runs: list[Run]) -> list[Run]:
     Run ids follow the list's order: on one task, the earlier run goes first."""
     if not runs:
         return []
-    runs = Run.objects.bulk_create(runs)
+    runs = runs_insert(runs)
     # A doorbell for each of the first few: a worker that answers one drains the pending runs after
     # it from the table (run_drain), so ten thousand runs cost a few dozen queue messages, not ten
     # thousand; the sweeper rings any that are left behind.

@@ -455,9 +455,9 @@ class Bench:
         once = missing == 0 and redelivered == 0 and double_runs == 0 and no_key == 0 and len(ok) > 0
         what = f"delivered once: {len(first)}/{len(ok)}, dup {redelivered + double_runs}"
         self.row("relay", what, len(first), "tasks", len(ok), "all, no duplicate ids", once, **extra)
-        self.relay_stages(sorted(first), first)
+        self.relay_stages(sorted(first), first, accepted)
 
-    def relay_stages(self, task_ids: list[int], delivered: dict[int, float]) -> None:
+    def relay_stages(self, task_ids: list[int], delivered: dict[int, float], accepted: dict[int, float]) -> None:
         """Where a relayed task's time goes, read from the database after the run: its event's
         commit (created_at) -> dispatched (dispatched_at: its run created) -> the run claimed
         (started_at) -> the receiver's arrival. p50 / p99 of each stage, in ms."""
@@ -469,14 +469,18 @@ class Bench:
             "dispatched -> claimed": [],
             "claimed -> delivered": [],
         }
+        # Every task's moments (epoch seconds), for histograms: bench/relay_hist.py reads this file.
+        moments = {}
         for task in task_ids:
             at = times.get(str(task), {})
             event, dispatched, claimed = at.get("event"), at.get("dispatched"), at.get("claimed")
             if not (event and dispatched and claimed):
                 continue
+            moments[task] = [accepted[task], event, dispatched, claimed, delivered[task]]
             stages["commit -> dispatched"].append(dispatched - event)
             stages["dispatched -> claimed"].append(claimed - dispatched)
             stages["claimed -> delivered"].append(delivered[task] - claimed)
+        (self.stack.log_dir / "relay-moments.json").write_text(json.dumps(moments))
         for what, values in stages.items():
             p50, p99 = pct(values, 50) * 1000, pct(values, 99) * 1000
             self.row("relay stage", f"{what}, p50", p50, "ms", float("nan"), "report", None, n=len(values))

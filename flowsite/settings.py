@@ -213,6 +213,11 @@ Q_CLUSTER = {
     # A pusher takes up to this many doorbells per fetch, so a burst costs one query per batch.
     "bulk": int(os.environ.get("Q_BULK", "4")),
     "label": "Queue",
+    # django-q2 replaces a worker process after `recycle` jobs (500 by default), a guard against leaks.
+    # Every run is rung as a job, so at the relay's rate that was a fork, new database connections and
+    # cold caches every second or two (bench/README.md, "Relay, the worker's side"); the workers' memory
+    # stays flat across bursts (the bench's memory row), so a worker lives much longer.
+    "recycle": int(os.environ.get("Q_RECYCLE", "100000")),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -147,17 +147,23 @@ def events_dispatch(*, budget_seconds: float = DISPATCH_SECONDS, batch: int | No
 def _dispatch_batch(*, limit: int) -> tuple[int, int]:
     """One transaction: take up to `limit` undispatched events, start the runs of those that may go
     now, mark them dispatched. Returns (dispatched, held back for their task's earlier event)."""
+    db, (columns, fields) = planned("task_events", lambda db: columns_of(db, TaskEvent, "e"))
     with transaction.atomic():
         # SQLite has no row locks (nor this clause): its IMMEDIATE transaction is the one writer.
         skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-        claimed = sql(
-            f"SELECT id, task_ref FROM {_EVENTS} WHERE dispatched_at IS NULL ORDER BY id LIMIT %s{skip}", [limit]
+        # The events are read whole as they are claimed: a dispatch at the relay's trickle takes an
+        # event or two, and a second read of them was a round trip of its own before their runs.
+        rows = sql(
+            f"SELECT {', '.join(columns)} FROM {_EVENTS} e WHERE e.dispatched_at IS NULL ORDER BY e.id LIMIT %s{skip}",
+            [limit],
         )
-        if not claimed:
+        if not rows:
             return 0, 0
-        ready = _in_task_order(claimed)
+        claimed = [from_values(db, TaskEvent, fields, row) for row in rows]
+        ready = _in_task_order([(event.pk, event.task_ref) for event in claimed])
         if ready:
-            events = _events_with_tasks(ready)
+            wanted = set(ready)
+            events = _with_tasks([event for event in claimed if event.pk in wanted])
             failed = _start_runs(events)
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -173,17 +179,11 @@ def _dispatch_batch(*, limit: int) -> tuple[int, int]:
     return len(ready), len(claimed) - len(ready)
 
 
-def _events_with_tasks(event_ids: list[int]) -> list[TaskEvent]:
+def _with_tasks(events: list[TaskEvent]) -> list[TaskEvent]:
     """The events, each with its task (its stage, assignee, flow and organization) read by the
     worker's planned task read (tasks.selectors): an ORM query joining all five cost a third of a
     dispatch's CPU in a profile of the relay, where a dispatch takes an event or two. An event's flow
     is its task's, read just now (so the flow's fields may come from the process's cache)."""
-    db, (columns, fields) = planned("task_events", lambda db: columns_of(db, TaskEvent, "e"))
-    rows = sql(
-        f"SELECT {', '.join(columns)} FROM {_EVENTS} e WHERE e.id IN ({placeholders(event_ids)}) ORDER BY e.id",
-        event_ids,
-    )
-    events = [from_values(db, TaskEvent, fields, row) for row in rows]
     tasks = tasks_with_relations(task_ids=sorted({event.task_id for event in events if event.task_id}))
     for event in events:
         task = tasks.get(event.task_id)

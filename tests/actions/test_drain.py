@@ -420,3 +420,52 @@ def test_a_doorbell_for_a_run_already_taken_reads_it_without_a_lock(seed, start,
     assert not claims
     run.refresh_from_db()
     assert (run.status, run.lease_owner) == (Run.Status.RUNNING, "elsewhere")
+
+
+def test_runs_are_inserted_in_order_with_every_value_as_the_orm_saves_it(
+    seed, rung, settings, django_capture_on_commit_callbacks
+):
+    # 60 runs: more parameters than one SQLite statement takes, so the insert goes in pieces.
+    tasks = more_tasks(seed, 3)
+    program = [{"id": "s", "type": "update_data", "config": {"values": {"Company Name": "é \u2603"}}}]
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        runs = runs_create(
+            [
+                run_build(
+                    kind="workflow",
+                    flow=seed.flow,
+                    task=tasks[i % 3],
+                    name=f"Run {i}",
+                    program=program,
+                    context={"event": {"id": i}, "none": None},
+                    depth=i % 4,
+                    wake_at=before + timedelta(hours=1) if i == 59 else None,
+                )
+                for i in range(60)
+            ]
+        )
+    assert [run.pk for run in runs] == sorted(run.pk for run in runs)
+    assert all(not run._state.adding for run in runs)
+    saved = {run.pk: run for run in Run.objects.filter(pk__in=[run.pk for run in runs])}
+    assert len(saved) == 60
+    for i, run in enumerate(runs):
+        row = saved[run.pk]
+        assert (row.name, row.task_id, row.task_ref, row.flow_id, row.depth) == (
+            f"Run {i}",
+            tasks[i % 3].pk,
+            tasks[i % 3].pk,
+            seed.flow.pk,
+            i % 4,
+        )
+        assert (row.program, row.context, row.cursor, row.errors) == (
+            program,
+            {"event": {"id": i}, "none": None},
+            [0],
+            [],
+        )
+        assert row.created_at == run.created_at and row.created_at >= before
+        assert row.status == ("waiting" if i == 59 else "pending")
+        assert (row.started_at, row.lease_owner, row.workflow_id, row.performed_by_id) == (None, "", None, None)
+    # The first pending runs are rung, the waiting one is not.
+    assert rung == [run.pk for run in runs[: min(59, settings.RUN_DOORBELLS_PER_COMMIT)]]
