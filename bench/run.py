@@ -32,12 +32,18 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _client(job: tuple) -> list[tuple]:
-    """One client process: sequential requests on one kept-alive connection.
+    """One client process: sequential requests on one kept-alive connection. Closed loop (the next
+    request as soon as the last is answered) unless `interval` > 0: then request i is sent at
+    `start + i * interval` (epoch seconds), or at once if the client is behind its schedule.
     Returns (sent, answered, status, task id) per request, times from time.time()."""
-    base, headers, path, bodies = job
+    base, headers, path, bodies, interval, start = job
     client = Http(base, headers=headers)
     out = []
-    for body in bodies:
+    for i, body in enumerate(bodies):
+        if interval:
+            delay = start + i * interval - time.time()
+            if delay > 0:
+                time.sleep(delay)
         sent = time.time()
         try:
             status, data = client.request("POST", path, body=body)
@@ -55,9 +61,13 @@ def _client(job: tuple) -> list[tuple]:
     return out
 
 
-def load(base: str, headers: dict, path: str, bodies: list, clients: int) -> tuple[list[tuple], float]:
-    """Spread `bodies` over `clients` processes (not threads: the GIL would skew the latencies)."""
-    jobs = [(base, headers, path, bodies[i::clients]) for i in range(clients)]
+def load(base: str, headers: dict, path: str, bodies: list, clients: int, rate: float = 0) -> tuple[list[tuple], float]:
+    """Spread `bodies` over `clients` processes (not threads: the GIL would skew the latencies).
+    With a `rate` (requests/s in all) the clients are paced, an open loop: each sends every
+    clients / rate seconds, the clients' schedules staggered evenly."""
+    interval = clients / rate if rate else 0.0
+    start = time.time() + 0.5  # after the pool's processes are up
+    jobs = [(base, headers, path, bodies[i::clients], interval, start + i * interval / clients) for i in range(clients)]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(clients) as pool:
         started = time.time()
@@ -385,7 +395,8 @@ class Bench:
     def relay(self, n: int, clients: int = 8) -> None:
         """Tasks POSTed through the Task API at `clients` processes on the relay flow, whose
         task_created workflow has one webhook step: accepted/s, accepted -> delivery, and every
-        accepted task delivered exactly once (by the idempotency id the receiver logged)."""
+        accepted task delivered exactly once (by the idempotency id the receiver logged). Then the
+        same at paced rates below the closed loop's (`relay_paced`)."""
         relay = self.data["relay"]
         path = f"/api/flows/{self.data['org']}/{relay['slug']}/tasks"
         headers = {"Authorization": f"Bearer {self.data['token']}"}
@@ -395,9 +406,59 @@ class Bench:
         # The warm-up's deliveries out of the way, so the measured tasks start on an empty queue.
         self._wait_deliveries(start, sum(1 for r in warmed if r[2] == 201), self.args.drain_timeout)
         bodies = [{"Company Name": f"Relay {i}", "Source": "bench"} for i in range(n)]
+        m = self._relay_send(path, headers, bodies, clients)
+        ok, first, accepted = m["ok"], m["first"], m["accepted"]
+        rate = len(ok) / m["elapsed"]
+        site = self.site_floor([{**body, "Amount": "0"} for body in bodies], clients)
+        extra = {**m["extra"], "floor_view_per_s": site["per_s"]}
+        self.row(
+            "relay",
+            f"{clients} clients, accepted/s",
+            rate,
+            "/s",
+            site["per_s"],
+            ">= 0.6x floor",
+            rate >= 0.6 * site["per_s"],
+            **extra,
+        )
+        p50, p99 = extra["p50_ms"], extra["p99_ms"]
+        self.row("relay", "accepted -> delivery, p50", p50, "ms", self._hop_floor(50), "report", None, **extra)
+        self.row("relay", "accepted -> delivery, p99", p99, "ms", self._hop_floor(99), "<= 100 ms", p99 <= 100, **extra)
+        worker_cpu = m["worker_cpu"]
+        cpu_ms = worker_cpu * 1000 / len(ok) if ok else float("nan")
+        what = "worker CPU a relayed task"
+        self.row("relay", what, cpu_ms, "ms", float("nan"), "report", None, worker_cpu_s=worker_cpu)
+        self.web_cpu_row("relay", m["web_cpu"], len(m["results"]), site)
+        dup = extra["redelivered_same_id"] + extra["tasks_with_two_ids"]
+        what = f"delivered once: {len(first)}/{len(ok)}, dup {dup}"
+        self.row("relay", what, len(first), "tasks", len(ok), "all, no duplicate ids", m["once"], **extra)
+        self.relay_stages(sorted(first), first, accepted)
+        for share in self.args.relay_paced:
+            self.relay_paced(path, headers, share, rate, clients)
+
+    def relay_paced(self, path: str, headers: dict, share: float, closed_rate: float, clients: int) -> None:
+        """The relay as an open loop: tasks offered at `share` of the rate the closed loop reached,
+        for about 8 s. Under the closed loop the cores are full and accepted -> delivery is mostly
+        the queue in front of the workers; below it, it is what one task's path costs."""
+        target = share * closed_rate
+        bodies = [{"Company Name": f"Paced {share} {i}", "Source": "bench"} for i in range(max(200, int(target * 8)))]
+        m = self._relay_send(path, headers, bodies, clients, rate=target)
+        sent = [r[0] for r in m["results"]]
+        offered = (len(sent) - 1) / (max(sent) - min(sent)) if len(sent) > 1 else float("nan")
+        extra = {**m["extra"], "share": share, "offered_per_s": offered}
+        label = f"paced {share:.0%} ({offered:.0f}/s)"
+        self.row("relay paced", f"{label}, p50", extra["p50_ms"], "ms", self._hop_floor(50), "report", None, **extra)
+        self.row("relay paced", f"{label}, p99", extra["p99_ms"], "ms", self._hop_floor(99), "report", None, **extra)
+        if not m["once"]:
+            what = f"{label}: not delivered once"
+            self.row("relay paced", what, len(m["first"]), "tasks", len(m["ok"]), "all", False, **extra)
+
+    def _relay_send(self, path: str, headers: dict, bodies: list, clients: int, rate: float = 0) -> dict:
+        """POST `bodies` to the relay flow (closed loop, or paced at `rate`), wait for every accepted
+        task's delivery, and check each was delivered exactly once by the receiver's log."""
         start = self.stack.receiver_count()
         cpu_before, web_before = self.stack.worker_cpu(), self.stack.web_cpu()
-        results, elapsed = load(self.stack.web_url, headers, path, bodies, clients)
+        results, elapsed = load(self.stack.web_url, headers, path, bodies, clients, rate=rate)
         web_cpu = self.stack.web_cpu() - web_before
         ok = [r for r in results if r[2] == 201]
         accepted = {r[3]: r[1] for r in ok}
@@ -418,11 +479,8 @@ class Bench:
         redelivered = sum(count - 1 for count in keys.values() if count > 1)  # one id delivered again
         double_runs = sum(1 for ids in by_task.values() if len(ids) > 1)  # one event, two runs
         no_key = sum(1 for key in keys if not key)
-        rate = len(ok) / elapsed
-        site = self.site_floor([{**body, "Amount": "0"} for body in bodies], clients)
-        p50, p99 = pct(delays, 50) * 1000, pct(delays, 99) * 1000
         extra = {
-            "n": n,
+            "n": len(bodies),
             "accepted": len(ok),
             "errors": len(results) - len(ok),
             "delivered": len(first),
@@ -431,31 +489,21 @@ class Bench:
             "tasks_with_two_ids": double_runs,
             "deliveries_without_id": no_key,
             "drained": drained,
-            "p50_ms": p50,
-            "p99_ms": p99,
-            "floor_view_per_s": site["per_s"],
+            "p50_ms": pct(delays, 50) * 1000,
+            "p99_ms": pct(delays, 99) * 1000,
         }
-        self.row(
-            "relay",
-            f"{clients} clients, accepted/s",
-            rate,
-            "/s",
-            site["per_s"],
-            ">= 0.6x floor",
-            rate >= 0.6 * site["per_s"],
-            **extra,
-        )
-        self.row("relay", "accepted -> delivery, p50", p50, "ms", self._hop_floor(50), "report", None, **extra)
-        self.row("relay", "accepted -> delivery, p99", p99, "ms", self._hop_floor(99), "<= 100 ms", p99 <= 100, **extra)
-        cpu_ms = worker_cpu * 1000 / len(ok) if ok else float("nan")
-        self.row(
-            "relay", "worker CPU a relayed task", cpu_ms, "ms", float("nan"), "report", None, worker_cpu_s=worker_cpu
-        )
-        self.web_cpu_row("relay", web_cpu, len(results), site)
         once = missing == 0 and redelivered == 0 and double_runs == 0 and no_key == 0 and len(ok) > 0
-        what = f"delivered once: {len(first)}/{len(ok)}, dup {redelivered + double_runs}"
-        self.row("relay", what, len(first), "tasks", len(ok), "all, no duplicate ids", once, **extra)
-        self.relay_stages(sorted(first), first, accepted)
+        return {
+            "results": results,
+            "elapsed": elapsed,
+            "ok": ok,
+            "accepted": accepted,
+            "first": first,
+            "web_cpu": web_cpu,
+            "worker_cpu": worker_cpu,
+            "extra": extra,
+            "once": once,
+        }
 
     def relay_stages(self, task_ids: list[int], delivered: dict[int, float], accepted: dict[int, float]) -> None:
         """Where a relayed task's time goes, read from the database after the run: its event's
@@ -633,6 +681,12 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=int(os.environ.get("BENCH_BURST", "3000")))
     parser.add_argument("--ingest", type=int, default=4000)
     parser.add_argument("--relay", type=int, default=2000)
+    parser.add_argument(
+        "--relay-paced",
+        type=lambda s: [float(x) for x in s.split(",") if x],
+        default=[0.25, 0.5, 0.75],
+        help="shares of the closed loop's accepted/s to offer the relay at, paced ('' for none)",
+    )
     parser.add_argument("--waits", type=int, default=1000)
     parser.add_argument("--board", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
     parser.add_argument("--drain-timeout", type=float, default=180)
