@@ -7,8 +7,9 @@ class ActionsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
-        from actions.jobs import start_sweeper
+        from actions.jobs import collect_at_spawn, start_sweeper
 
+        post_spawn.connect(collect_at_spawn, dispatch_uid="flowsite-collect-at-spawn")
         post_spawn.connect(start_sweeper, dispatch_uid="flowsite-sweeper")
         # The action step types register themselves on import (here: apps.py loads before the models).
         import actions.steps  # noqa: F401
