@@ -239,15 +239,26 @@ def _validate(
     return cleaned
 
 
-def task_validate(*, flow: Flow, data: dict, task: Task | None = None, partial: bool, source: str = "api") -> dict:
+def task_validate(
+    *,
+    flow: Flow,
+    data: dict,
+    task: Task | None = None,
+    partial: bool,
+    source: str = "api",
+    fetch_files: bool = True,
+) -> dict:
     """Check task JSON against the flow's schema exactly as the Task API does; raise TaskValidationError.
 
     Returns the cleaned changes: {"data": {<field id>: stored value or None to clear}, and when sent
     "stage": Stage, "assignee": User | None, "tags": [str]}. New file contents wait under "_pending"
     in their entries until a write service saves them. partial=False is a create: required fields
-    must be present.
+    must be present. `fetch_files=False` checks each remoteUrl as a URL and fetches nothing: for a
+    value saved now and written later, which is fetched then.
     """
-    return _validate(flow=flow, data=data, task=task, partial=partial, fields=flow_fields(flow=flow), source=source)
+    fields = flow_fields(flow=flow)
+    fetched = None if fetch_files else remote_files_fetch(fields=fields, data=data, fetch=False)
+    return _validate(flow=flow, data=data, task=task, partial=partial, fields=fields, source=source, fetched=fetched)
 
 
 # --- history -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from flows.models import Field, Flow, FlowMembership
-from flowsite.outbound import OutboundError, send
+from flowsite.outbound import OutboundError, check_url_literal, send
 
 T = Field.Type
 
@@ -192,13 +192,28 @@ def _clean_content_type(value: Any, default: str = "application/octet-stream") -
     return value.split(";")[0].strip().lower()
 
 
-def _fetch_remote(url: Any) -> tuple[bytes, str]:
+def _remote_url(url: Any) -> str:
     if not isinstance(url, str) or len(url) > URL_MAX:
         raise ValueError("remoteUrl must be an http(s) URL")
     try:
         _url_validator(url)
     except ValidationError:
         raise ValueError("remoteUrl must be an http(s) URL")
+    return url
+
+
+def _check_remote(url: Any) -> None:
+    """What fetching `url` would refuse before sending anything: not an http(s) URL, or a literal
+    address the outbound policy refuses (a host name is resolved only when the file is fetched)."""
+    _remote_url(url)
+    try:
+        check_url_literal(url)
+    except OutboundError as exc:
+        raise ValueError(f"could not fetch remoteUrl: {exc}")
+
+
+def _fetch_remote(url: Any) -> tuple[bytes, str]:
+    url = _remote_url(url)
     try:
         response = send("GET", url, headers={}, body=None)
     except OutboundError as exc:
@@ -215,11 +230,13 @@ def _fetch_remote(url: Any) -> tuple[bytes, str]:
 Fetched = dict[str, tuple[bytes, str] | ValueError]
 
 
-def remote_files_fetch(*, fields: list[Field], data: Any) -> Fetched:
+def remote_files_fetch(*, fields: list[Field], data: Any, fetch: bool = True) -> Fetched:
     """Fetch every remoteUrl that `data` (task JSON) gives a file field, once per URL.
 
     Writers call this before they lock the task: a fetch may take up to the outbound timeout, and
-    other writes to the task must not wait for it. Failures are kept and reported by validation."""
+    other writes to the task must not wait for it. Failures are kept and reported by validation.
+    With `fetch=False` each URL is only checked, and stands in as an empty file: for checking a value
+    that is saved now and written later (a step's configured value), without sending anything."""
     fetched: Fetched = {}
     if not isinstance(data, dict):
         return fetched
@@ -236,7 +253,11 @@ def remote_files_fetch(*, fields: list[Field], data: Any) -> Fetched:
             url = item["remoteUrl"]
             if isinstance(url, str) and url not in fetched:
                 try:
-                    fetched[url] = _fetch_remote(url)
+                    if fetch:
+                        fetched[url] = _fetch_remote(url)
+                    else:
+                        _check_remote(url)
+                        fetched[url] = (b"", "")
                 except ValueError as exc:
                     fetched[url] = exc
     return fetched

@@ -62,12 +62,11 @@ def perform(seed, action, django_capture_on_commit_callbacks):
 
 def attach(seed, files, **values):
     """An update_data action setting Contract to the file server's file (and `values`). Saving it
-    checks the literal value, which fetches the file once; those fetches are forgotten."""
+    checks the literal value's URL and fetches nothing."""
     url = files.url_for("/deal%201.txt")
     values = {"Contract": [{"remoteUrl": url}], **values}
     action = seed.action("Attach", [{"type": "update_data", "config": {"values": values}}])
-    files.requests.clear()
-    files.depths.clear()
+    assert files.requests == []
     return action
 
 
@@ -135,3 +134,41 @@ def test_create_task_fetches_a_remote_file_before_the_steps_transaction(
     assert files.depths == [outside]
     [item] = TaskLink.objects.get(from_task=lead).to_task.data[str(attachment.pk)]
     assert (settings.MEDIA_ROOT / "blobs" / item["blobId"]).read_bytes() == b"remote bytes"
+
+
+def test_saving_a_step_with_a_remote_file_sends_nothing(seed, contract, files, api):
+    # Through the Actions API: the value is saved as given, and the file is fetched when the step runs.
+    url = files.url_for("/deal.txt")
+    steps = [{"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": url}]}}}]
+    response = api(seed.world.admin).post(
+        "/api/flows/acme/sales/actions", {"name": "Attach", "steps": steps}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["steps"][0]["config"] == {"fields": {"Contract": [{"remoteUrl": url}]}}
+    assert files.requests == []
+
+
+@pytest.mark.parametrize("url", ["ftp://files.example.com/deal.txt", "not a url", 7])
+def test_saving_a_step_with_a_remote_file_that_is_not_http_is_400(seed, contract, files, api, url):
+    steps = [{"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": url}]}}}]
+    response = api(seed.world.admin).post(
+        "/api/flows/acme/sales/actions", {"name": "Attach", "steps": steps}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["steps[0].config.values.Contract"] == ["remoteUrl must be an http(s) URL"]
+    assert not seed.flow.actions.filter(name="Attach").exists()
+
+
+def test_saving_a_step_with_a_remote_file_at_a_refused_address_is_400(seed, contract, api, settings):
+    # A literal address the outbound policy refuses could never be fetched: refused at save, with the
+    # run's message, refused before any connection is made.
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    steps = [{"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": "http://10.0.0.5/deal.txt"}]}}}]
+    response = api(seed.world.admin).post(
+        "/api/flows/acme/sales/actions", {"name": "Attach", "steps": steps}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["steps[0].config.values.Contract"] == [
+        "could not fetch remoteUrl: address 10.0.0.5 is not allowed (private network)"
+    ]
+    assert not seed.flow.actions.filter(name="Attach").exists()

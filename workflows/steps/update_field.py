@@ -6,7 +6,8 @@ type with options: "update_field", usable in actions and workflows, "update_data
 (the APIs take it, stored programs run under it), and its `{"values": {...}}` config read as
 `{"fields": {...}}`. Stored rows were rewritten by actions migration 0004 and workflows migration
 0003. Values without placeholders are checked against the field types when saved (as update_data
-did); values with placeholders when the step runs."""
+did); values with placeholders when the step runs. A file named by remoteUrl is checked as a URL when
+saved and fetched when the step runs: saving sends nothing, and an unreachable file fails the run."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def check_types(values: dict, flow, key: str) -> None:
     if not literal:
         return
     try:
-        task_validate(flow=flow, data=literal, partial=True)
+        task_validate(flow=flow, data=literal, partial=True, fetch_files=False)
     except TaskValidationError as exc:
         name, why = next(iter(exc.errors.items()))
         raise StepConfigError(f"{key}.{name}", ", ".join(map(str, why)))
