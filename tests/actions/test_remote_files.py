@@ -136,13 +136,17 @@ def test_create_task_fetches_a_remote_file_before_the_steps_transaction(
     assert (settings.MEDIA_ROOT / "blobs" / item["blobId"]).read_bytes() == b"remote bytes"
 
 
+def post_attach(seed, api, url):
+    """Save, through the Actions API, an update_data action setting Contract to the file at `url`."""
+    step = {"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": url}]}}}
+    body = {"name": "Attach", "steps": [step]}
+    return api(seed.world.admin).post("/api/flows/acme/sales/actions", body, format="json")
+
+
 def test_saving_a_step_with_a_remote_file_sends_nothing(seed, contract, files, api):
     # Through the Actions API: the value is saved as given, and the file is fetched when the step runs.
     url = files.url_for("/deal.txt")
-    steps = [{"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": url}]}}}]
-    response = api(seed.world.admin).post(
-        "/api/flows/acme/sales/actions", {"name": "Attach", "steps": steps}, format="json"
-    )
+    response = post_attach(seed, api, url)
     assert response.status_code == 201, response.json()
     assert response.json()["steps"][0]["config"] == {"fields": {"Contract": [{"remoteUrl": url}]}}
     assert files.requests == []
@@ -150,10 +154,7 @@ def test_saving_a_step_with_a_remote_file_sends_nothing(seed, contract, files, a
 
 @pytest.mark.parametrize("url", ["ftp://files.example.com/deal.txt", "not a url", 7])
 def test_saving_a_step_with_a_remote_file_that_is_not_http_is_400(seed, contract, files, api, url):
-    steps = [{"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": url}]}}}]
-    response = api(seed.world.admin).post(
-        "/api/flows/acme/sales/actions", {"name": "Attach", "steps": steps}, format="json"
-    )
+    response = post_attach(seed, api, url)
     assert response.status_code == 400
     assert response.json()["errors"]["steps[0].config.values.Contract"] == ["remoteUrl must be an http(s) URL"]
     assert not seed.flow.actions.filter(name="Attach").exists()
@@ -163,10 +164,7 @@ def test_saving_a_step_with_a_remote_file_at_a_refused_address_is_400(seed, cont
     # A literal address the outbound policy refuses could never be fetched: refused at save, with the
     # run's message, refused before any connection is made.
     settings.OUTBOUND_ALLOWED_NETWORKS = []
-    steps = [{"type": "update_data", "config": {"values": {"Contract": [{"remoteUrl": "http://10.0.0.5/deal.txt"}]}}}]
-    response = api(seed.world.admin).post(
-        "/api/flows/acme/sales/actions", {"name": "Attach", "steps": steps}, format="json"
-    )
+    response = post_attach(seed, api, "http://10.0.0.5/deal.txt")
     assert response.status_code == 400
     assert response.json()["errors"]["steps[0].config.values.Contract"] == [
         "could not fetch remoteUrl: address 10.0.0.5 is not allowed (private network)"
